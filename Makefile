@@ -1,0 +1,32 @@
+# The two commands of the README: `make serve` and `make test`.
+# Both create .venv and install what they need on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint install train
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve on http://localhost:3000, training a model first if the store has none.
+serve: $(STAMP)
+	$(BIN)/bentoml models get credit_risk_model:latest >/dev/null 2>&1 || $(BIN)/python train.py
+	$(BIN)/bentoml serve
+
+train: $(STAMP)
+	$(BIN)/python train.py
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+## Lint, then the whole test suite.
+test: lint
+	$(BIN)/pytest

@@ -1,0 +1,145 @@
+"""The one feature encoding, shared by training and serving.
+
+``encode_columns`` is vectorised for batches and the training frame;
+``encode_application`` builds the same vector for one application in plain
+Python, which costs a few microseconds instead of the tens that small numpy
+operations add up to. A test keeps the two identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from credit_risk.schema import CreditApplication
+from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES, NUMERIC_FIELDS
+
+NAN: Final = float("nan")
+
+
+def _derived(fields: Mapping[str, Any], divide: Callable[[Any, Any], Any]) -> dict[str, Any]:
+    """Ratio features, written once for scalars and for numpy columns alike."""
+    installment = divide(fields["amount"], fields["time"])
+    return {
+        "loan_to_value": divide(fields["amount"], fields["price"]),
+        "installment": installment,
+        "installment_to_income": divide(installment, fields["income"]),
+        "expenses_to_income": divide(fields["expenses"], fields["income"]),
+        "free_income": fields["income"] - fields["expenses"] - installment,
+        "debt_to_assets": divide(fields["debt"], fields["assets"]),
+        "net_assets": fields["assets"] - fields["debt"],
+        "seniority_to_age": divide(fields["seniority"], fields["age"]),
+    }
+
+
+DERIVED_SOURCES: Final[dict[str, tuple[str, ...]]] = {
+    "loan_to_value": ("amount", "price"),
+    "installment": ("amount", "time"),
+    "installment_to_income": ("amount", "time", "income"),
+    "expenses_to_income": ("expenses", "income"),
+    "free_income": ("income", "expenses", "amount", "time"),
+    "debt_to_assets": ("debt", "assets"),
+    "net_assets": ("assets", "debt"),
+    "seniority_to_age": ("seniority", "age"),
+}
+"""Application fields each derived feature is computed from, for reason codes."""
+
+ONE_HOT_FEATURES: Final[tuple[str, ...]] = tuple(
+    f"{field}={label}" for field, labels in CATEGORIES.items() for label in labels
+)
+FEATURE_NAMES: Final[tuple[str, ...]] = (*NUMERIC_FIELDS, *ONE_HOT_FEATURES, *DERIVED_SOURCES)
+"""Column order of the model's input matrix."""
+
+FEATURE_SOURCES: Final[dict[str, tuple[str, ...]]] = {
+    **{name: (name,) for name in NUMERIC_FIELDS},
+    **{name: (name.partition("=")[0],) for name in ONE_HOT_FEATURES},
+    **DERIVED_SOURCES,
+}
+"""For every model feature, the application fields it comes from."""
+
+MONOTONE_CONSTRAINTS: Final[dict[str, int]] = {
+    "seniority": -1,
+    "income": -1,
+    "assets": -1,
+    "records=yes": 1,
+    "loan_to_value": 1,
+    "installment_to_income": 1,
+    "free_income": -1,
+    "net_assets": -1,
+}
+"""Where domain sense fixes the direction: +1 raises the default risk, -1 lowers it."""
+
+_ONE_HOT_OFFSET: Final = len(NUMERIC_FIELDS)
+_DERIVED_OFFSET: Final = _ONE_HOT_OFFSET + len(ONE_HOT_FEATURES)
+_CATEGORY_INDEX: Final[dict[str, dict[str, int]]] = {}
+_offset = _ONE_HOT_OFFSET
+for _field, _labels in CATEGORIES.items():
+    _CATEGORY_INDEX[_field] = {label: _offset + i for i, label in enumerate(_labels)}
+    _offset += len(_labels)
+
+
+def _scalar_divide(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else NAN
+
+
+def _column_divide(numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator != 0, numerator / denominator, np.nan)
+
+
+def _number(value: float | None) -> float:
+    return NAN if value is None else float(value)
+
+
+def _declared_income(income: float) -> float:
+    # An income of 0 means "not declared": the modeldata flavour of the data
+    # records it as missing, so both flavours and the API agree on NaN.
+    return income if income > 0 else NAN
+
+
+def encode_application(application: CreditApplication) -> list[float]:
+    """Encode one application as the model's feature vector (``FEATURE_NAMES`` order)."""
+    fields = {name: _number(getattr(application, name)) for name in NUMERIC_FIELDS}
+    fields["income"] = _declared_income(fields["income"])
+    vector = [fields[name] for name in NUMERIC_FIELDS]
+    vector.extend([0.0] * len(ONE_HOT_FEATURES))
+    for field, index in _CATEGORY_INDEX.items():
+        vector[index[getattr(application, field)]] = 1.0
+    vector.extend(_derived(fields, _scalar_divide).values())
+    return vector
+
+
+def encode_columns(columns: Mapping[str, Any]) -> npt.NDArray[np.float32]:
+    """Encode applications given column-wise (a DataFrame or a dict of sequences).
+
+    Numeric columns may hold NaN for missing values; categorical columns hold labels.
+    """
+    fields = {
+        name: np.asarray(columns[name], dtype=np.float64).reshape(-1) for name in NUMERIC_FIELDS
+    }
+    income = fields["income"]
+    fields["income"] = np.where(income > 0, income, np.nan)
+    rows = len(fields["income"])
+    matrix = np.zeros((rows, len(FEATURE_NAMES)), dtype=np.float64)
+    for i, name in enumerate(NUMERIC_FIELDS):
+        matrix[:, i] = fields[name]
+    for field, index in _CATEGORY_INDEX.items():
+        labels = np.asarray(columns[field], dtype=object).reshape(-1)
+        for label, column in index.items():
+            matrix[:, column] = labels == label
+    for i, values in enumerate(_derived(fields, _column_divide).values()):
+        matrix[:, _DERIVED_OFFSET + i] = values
+    return matrix.astype(np.float32)
+
+
+def encode_applications(applications: Sequence[CreditApplication]) -> npt.NDArray[np.float32]:
+    """Encode a batch of applications; row ``i`` equals ``encode_application(applications[i])``."""
+    return encode_columns(
+        {
+            name: [getattr(application, name) for application in applications]
+            for name in APPLICATION_FIELDS
+        }
+    )

@@ -1,0 +1,72 @@
+"""The decision policy: thresholds on the default probability and the scorecard.
+
+A policy is versioned and stored with the model it was set for, so the service
+decides by the policy saved at training time, never by literals of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from credit_risk.schema import Status
+
+
+class Scorecard(BaseModel):
+    """Points = offset - factor * ln(odds of default).
+
+    ``base_points`` are given at odds of default of 1:``base_odds``, and every
+    ``points_to_double_odds`` fewer points double the odds of default.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_points: float = 600.0
+    base_odds: float = Field(default=19.0, gt=0)
+    points_to_double_odds: float = Field(default=50.0, gt=0)
+
+    @property
+    def factor(self) -> float:
+        """Points per unit of log-odds."""
+        return self.points_to_double_odds / math.log(2)
+
+    @property
+    def offset(self) -> float:
+        """Points at odds of default 1:1."""
+        return self.base_points - self.factor * math.log(self.base_odds)
+
+    def points(self, default_probability: float) -> int:
+        """Scorecard points for a default probability, rounded to whole points."""
+        probability = min(max(default_probability, 1e-9), 1 - 1e-9)
+        return round(self.offset - self.factor * math.log(probability / (1 - probability)))
+
+
+class DecisionPolicy(BaseModel):
+    """Thresholds that turn a default probability into a decision."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(min_length=1)
+    decline_above: float = Field(gt=0, lt=1)
+    review_above: float = Field(gt=0, lt=1)
+    scorecard: Scorecard = Scorecard()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DecisionPolicy:
+        if self.review_above > self.decline_above:
+            raise ValueError("review_above must not exceed decline_above")
+        return self
+
+    def status(self, default_probability: float) -> Status:
+        """APPROVED, MAYBE (refer to a loan officer) or DECLINED."""
+        if default_probability > self.decline_above:
+            return "DECLINED"
+        if default_probability > self.review_above:
+            return "MAYBE"
+        return "APPROVED"
+
+
+COURSE_POLICY: Final = DecisionPolicy(version="course-2024.1", decline_above=0.5, review_above=0.25)
+"""The course's thresholds: DECLINED if p > 0.5, MAYBE if p > 0.25, else APPROVED."""

@@ -1,0 +1,64 @@
+"""Reason codes: XGBoost feature contributions summed back to the 13 application fields."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from credit_risk.features import FEATURE_NAMES, FEATURE_SOURCES
+from credit_risk.schema import Reason
+from credit_risk.vocabulary import APPLICATION_FIELDS
+
+MAX_REASONS: Final = 4
+
+REASON_CODES: Final[dict[str, tuple[str, str]]] = {
+    "seniority": ("R01", "Time with the current employer is short"),
+    "home": ("R02", "Housing situation"),
+    "time": ("R03", "Term of the loan"),
+    "age": ("R04", "Age of the applicant"),
+    "marital": ("R05", "Marital status"),
+    "records": ("R06", "Past default records"),
+    "job": ("R07", "Type of employment"),
+    "expenses": ("R08", "Expenses are high relative to income"),
+    "income": ("R09", "Income is low or not declared"),
+    "assets": ("R10", "Assets are insufficient"),
+    "debt": ("R11", "Existing debt is high"),
+    "amount": ("R12", "Requested amount is high"),
+    "price": ("R13", "Amount is high relative to the price of the goods"),
+}
+"""Stable code and plain text per application field. Codes never change meaning."""
+
+
+def _field_weights() -> npt.NDArray[np.float32]:
+    # A derived feature's contribution is shared equally by the fields it is
+    # computed from: there is no principled finer split, and sums are kept.
+    weights = np.zeros((len(FEATURE_NAMES) + 1, len(APPLICATION_FIELDS)), dtype=np.float32)
+    for row, feature in enumerate(FEATURE_NAMES):
+        sources = FEATURE_SOURCES[feature]
+        for source in sources:
+            weights[row, APPLICATION_FIELDS.index(source)] = 1 / len(sources)
+    return weights  # the last row, the bias, maps to no field
+
+
+FIELD_WEIGHTS: Final = _field_weights()
+
+
+def field_contributions(feature_contributions: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Map ``pred_contribs`` output (n, features + bias) to (n, 13 application fields)."""
+    return feature_contributions @ FIELD_WEIGHTS
+
+
+def principal_reasons(contributions: npt.NDArray[np.float32] | list[float]) -> list[Reason]:
+    """Up to four fields that pushed this application furthest towards default."""
+    ranked = sorted(zip(contributions, APPLICATION_FIELDS, strict=True), reverse=True)
+    reasons = []
+    for contribution, field in ranked[:MAX_REASONS]:
+        if contribution <= 0:
+            break
+        code, text = REASON_CODES[field]
+        reasons.append(
+            Reason(code=code, field=field, text=text, contribution=round(float(contribution), 4))
+        )
+    return reasons

@@ -1,0 +1,115 @@
+"""Request and response models of the API, shared with locust and the tests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+
+from credit_risk.vocabulary import Home, Job, Marital, Records
+
+MAX_BATCH_SIZE: Final = 1000
+"""Most applications accepted by one ``/classify_batch`` request."""
+
+MAX_MONEY: Final = 1e9
+"""Upper bound on money fields: far beyond any real application, it keeps floats sane."""
+
+Money = Annotated[StrictFloat, Field(ge=0, le=MAX_MONEY)]
+PositiveMoney = Annotated[StrictFloat, Field(gt=0, le=MAX_MONEY)]
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+COURSE_EXAMPLE: Final[dict[str, object]] = {
+    "seniority": 3,
+    "home": "owner",
+    "time": 36,
+    "age": 26,
+    "marital": "single",
+    "records": "no",
+    "job": "freelance",
+    "expenses": 35,
+    "income": 0.0,
+    "assets": 60000.0,
+    "debt": 3000.0,
+    "amount": 800,
+    "price": 1000,
+}
+"""The application the course sends; the Swagger UI shows it as the example."""
+
+
+class CreditApplication(BaseModel):
+    """One loan application, as the course's flat JSON.
+
+    Numbers are strict: a string or a boolean where a number belongs is an
+    error, not a coercion. Unknown fields are errors, so a misspelt field is
+    never silently ignored.
+    """
+
+    model_config = ConfigDict(**_STRICT, json_schema_extra={"examples": [COURSE_EXAMPLE]})
+
+    seniority: Annotated[
+        StrictInt, Field(ge=0, le=100, description="Years with the current employer.")
+    ]
+    home: Annotated[Home, Field(description="Housing situation.")]
+    time: Annotated[StrictInt, Field(gt=0, le=600, description="Requested term, in months.")]
+    age: Annotated[StrictInt, Field(ge=18, le=100, description="Age of the applicant, in years.")]
+    marital: Annotated[Marital, Field(description="Marital status.")]
+    records: Annotated[
+        Records, Field(description="Whether the applicant has past default records.")
+    ]
+    job: Annotated[Job, Field(description="Kind of employment.")]
+    expenses: Annotated[Money, Field(description="Monthly expenses.")]
+    income: Annotated[
+        Money | None, Field(description="Monthly income; 0 or null means not declared.")
+    ]
+    assets: Annotated[
+        Money | None, Field(description="Value of the applicant's assets; null if not declared.")
+    ]
+    debt: Annotated[
+        Money | None, Field(description="Amount of the applicant's debt; null if not declared.")
+    ]
+    amount: Annotated[PositiveMoney, Field(description="Requested loan amount.")]
+    price: Annotated[PositiveMoney, Field(description="Price of the goods being financed.")]
+
+
+class ApplicationBatch(BaseModel):
+    """Several applications, decided in one request and answered in order."""
+
+    model_config = ConfigDict(
+        **_STRICT, json_schema_extra={"examples": [{"applications": [COURSE_EXAMPLE]}]}
+    )
+
+    applications: Annotated[list[CreditApplication], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+
+
+Status = Literal["APPROVED", "MAYBE", "DECLINED"]
+
+
+class Reason(BaseModel):
+    """A principal reason that pushed the application towards default."""
+
+    code: str = Field(description="Stable reason code, for adverse-action notices.")
+    field: str = Field(description="The application field the reason is about.")
+    text: str = Field(description="Plain-language statement of the reason.")
+    contribution: float = Field(description="Push towards default, in log-odds.")
+
+
+class Decision(BaseModel):
+    """The service's answer to one application."""
+
+    status: Status
+    default_probability: float = Field(ge=0, le=1)
+    score: int = Field(description="Scorecard points; higher means less risk.")
+    reasons: list[Reason] = Field(max_length=4)
+    out_of_training_range: list[str] = Field(
+        description="Fields whose value lies outside what the model saw in training."
+    )
+    model_tag: str
+    policy_version: str
+    decision_id: str
+
+
+class BatchDecisions(BaseModel):
+    """Decisions for a batch, in the order of its applications."""
+
+    decisions: list[Decision]

@@ -1,0 +1,60 @@
+"""Categorical vocabularies and value ranges of a loan application.
+
+The integer codes are those of the canonical ``CreditScoring.csv``; the labels
+are what the API, the clean training frame and the reports use.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+Home = Literal["rent", "owner", "private", "ignore", "parents", "other", "unk"]
+Marital = Literal["single", "married", "widow", "separated", "divorced", "unk"]
+Records = Literal["no", "yes", "unk"]
+Job = Literal["fixed", "partime", "freelance", "others", "unk"]
+
+CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
+    "home": get_args(Home),
+    "marital": get_args(Marital),
+    "records": get_args(Records),
+    "job": get_args(Job),
+}
+"""Allowed labels per categorical field, in encoding order."""
+
+CSV_CODES: Final[dict[str, dict[int, str]]] = {
+    "status": {1: "ok", 2: "default"},
+    "home": {1: "rent", 2: "owner", 3: "private", 4: "ignore", 5: "parents", 6: "other", 0: "unk"},
+    "marital": {1: "single", 2: "married", 3: "widow", 4: "separated", 5: "divorced", 0: "unk"},
+    "records": {1: "no", 2: "yes"},
+    "job": {1: "fixed", 2: "partime", 3: "freelance", 4: "others", 0: "unk"},
+}
+"""Integer codes of ``CreditScoring.csv``; status 0 (unknown) is not listed and is dropped."""
+
+NUMERIC_FIELDS: Final[tuple[str, ...]] = (
+    "seniority",
+    "time",
+    "age",
+    "expenses",
+    "income",
+    "assets",
+    "debt",
+    "amount",
+    "price",
+)
+CATEGORICAL_FIELDS: Final[tuple[str, ...]] = tuple(CATEGORIES)
+APPLICATION_FIELDS: Final[tuple[str, ...]] = (
+    "seniority",
+    "home",
+    "time",
+    "age",
+    "marital",
+    "records",
+    "job",
+    "expenses",
+    "income",
+    "assets",
+    "debt",
+    "amount",
+    "price",
+)
+"""The 13 fields of an application, in the order of the course's JSON."""

@@ -1,0 +1,209 @@
+"""The credit-risk service: ``CreditRiskClassifier`` in front of the ``CreditRiskRunner``.
+
+Two topologies share this code (``CREDIT_RISK_TOPOLOGY``):
+
+* ``embedded`` (default, measured faster on 2 cores): the runner is created
+  inside each API worker and called in process;
+* ``remote``: ``bentoml.depends`` runs the runner in its own worker process,
+  scaled separately, with adaptive batching across API workers.
+
+Serve with ``bentoml serve`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Any, Final
+
+import bentoml
+import numpy as np
+import numpy.typing as npt
+import xgboost as xgb
+from pydantic import BaseModel
+
+from credit_risk import observability
+from credit_risk.decisions import DecisionMaker
+from credit_risk.features import encode_application, encode_applications
+from credit_risk.model_store import load_from_store
+from credit_risk.reasons import field_contributions
+from credit_risk.schema import (
+    MAX_BATCH_SIZE,
+    ApplicationBatch,
+    BatchDecisions,
+    CreditApplication,
+    Decision,
+)
+from credit_risk.settings import load_settings
+
+logger = logging.getLogger("credit_risk.service")
+settings = load_settings()
+
+REQUEST_TIMEOUT_S: Final = 30
+NEVER_RECYCLE: Final = {"max_requests": 2**62, "max_age": 1e12}
+"""BentoML's client recycles its session to a dependency every 100 requests or
+300 s and closes it with requests still in flight, which answered ~12% of
+requests with HTTP 500 at 32 connections (upstream #5540). On a local socket
+there is nothing to gain from recycling, so we never do."""
+
+MODEL_REF: Final = bentoml.models.BentoModel(settings.model_tag)
+"""The one reference to the served model; resolved from the store on first access."""
+
+BATCH_MAX_LATENCY_MS: Final = 20
+"""Upper bound on what adaptive batching may add to one request."""
+
+
+class ModelCard(BaseModel):
+    """What the service is serving: the model's tag, metrics and decision policy."""
+
+    model_tag: str
+    metrics: dict[str, float]
+    policy: dict[str, Any]
+    features: list[str]
+    training_ranges: dict[str, list[float]]
+    data_source: str
+    data_sha256: str
+    trained_at: str
+    topology: str
+
+
+@bentoml.service(
+    name="credit_risk_runner",
+    workers=settings.runner_workers,
+    traffic={"timeout": REQUEST_TIMEOUT_S},
+    runner_connection=NEVER_RECYCLE,
+)
+class CreditRiskRunner:
+    """Owns the tagged model: batched prediction and per-field explanations."""
+
+    model_ref = MODEL_REF
+
+    def __init__(self) -> None:
+        self.served = load_from_store(self.model_ref, nthread=settings.xgb_nthread)
+        logger.info("Runner loaded %s", self.served.tag)
+        # The booster and its metadata live for the whole process: freezing
+        # them keeps the generation-2 collector from walking them, which
+        # paused workers for up to 195 ms and halved p99.
+        gc.collect()
+        gc.freeze()
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=BATCH_MAX_LATENCY_MS)
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Default probabilities for rows of encoded features."""
+        return self.served.booster.inplace_predict(features)
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=BATCH_MAX_LATENCY_MS)
+    def explain(self, features: np.ndarray) -> np.ndarray:
+        """Per row: the default probability, then the 13 application fields' contributions.
+
+        Contributions are XGBoost's exact ``pred_contribs`` (TreeSHAP, log-odds)
+        summed back to the fields each feature comes from.
+        """
+        probabilities = self.served.booster.inplace_predict(features)
+        contributions = self.served.booster.predict(xgb.DMatrix(features), pred_contribs=True)
+        return np.column_stack([probabilities, field_contributions(contributions)])
+
+    @bentoml.api
+    def card(self) -> dict[str, Any]:
+        """The model's tag, metadata and policy."""
+        return {"model_tag": self.served.tag, **self.served.metadata}
+
+
+@bentoml.service(
+    name="credit_risk_classifier",
+    workers=settings.api_workers,
+    traffic={"timeout": REQUEST_TIMEOUT_S},
+    monitoring={
+        "enabled": settings.monitoring,
+        "type": "default",
+        "options": {"log_path": settings.monitoring_dir},
+    },
+)
+class CreditRiskClassifier:
+    """Validates loan applications and answers with decisions, scores and reasons."""
+
+    if settings.topology == "remote":
+        runner = bentoml.depends(CreditRiskRunner)
+    else:
+        # Declared here too, so that `bentoml build` packs the model with the
+        # service even when no dependency names it.
+        model_ref = MODEL_REF
+
+    def __init__(self) -> None:
+        if settings.topology == "embedded":
+            self.runner = CreditRiskRunner()
+        self._decision_maker: DecisionMaker | None = None
+        self._card: ModelCard | None = None
+
+    async def _model_card(self) -> ModelCard:
+        # Taken from the runner that scores, so tag and policy always match
+        # the booster, whichever process it lives in.
+        if self._card is None:
+            card = await self.runner.to_async.card()
+            self._card = ModelCard(
+                model_tag=card["model_tag"],
+                metrics={
+                    key: card[key]
+                    for key in ("cv_auc", "cv_auc_std", "test_auc", "brier", "log_loss")
+                },
+                policy=card["policy"],
+                features=card["features"],
+                training_ranges=card["training_ranges"],
+                data_source=card["data_source"],
+                data_sha256=card["data_sha256"],
+                trained_at=card["trained_at"],
+                topology=settings.topology,
+            )
+        return self._card
+
+    async def _decider(self) -> DecisionMaker:
+        if self._decision_maker is None:
+            card = await self._model_card()
+            from credit_risk.policy import DecisionPolicy
+
+            self._decision_maker = DecisionMaker(
+                model_tag=card.model_tag,
+                policy=DecisionPolicy.model_validate(card.policy),
+                training_ranges=card.training_ranges,
+            )
+        return self._decision_maker
+
+    async def _decide(
+        self,
+        applications: list[CreditApplication],
+        features: npt.NDArray[np.float32],
+        started: float,
+    ) -> list[Decision]:
+        decider = await self._decider()
+        scored = await self.runner.to_async.explain(features)
+        decisions = [
+            decider.decide(row, result[0], result[1:])
+            for row, result in zip(features.tolist(), scored.tolist(), strict=True)
+        ]
+        latency_ms = (time.perf_counter() - started) * 1000
+        for application, decision in zip(applications, decisions, strict=True):
+            observability.count(decision)
+            if settings.monitoring:
+                observability.record(application, decision, latency_ms)
+        return decisions
+
+    @bentoml.api(route="/classify")
+    async def classify(self, application: CreditApplication, /) -> Decision:
+        """Decide one application: status, default probability, score and reasons."""
+        started = time.perf_counter()
+        features = np.asarray([encode_application(application)], dtype=np.float32)
+        (decision,) = await self._decide([application], features, started)
+        return decision
+
+    @bentoml.api(route="/classify_batch")
+    async def classify_batch(self, batch: ApplicationBatch, /) -> BatchDecisions:
+        """Decide up to 1,000 applications; decisions come back in the same order."""
+        started = time.perf_counter()
+        features = encode_applications(batch.applications)
+        return BatchDecisions(decisions=await self._decide(batch.applications, features, started))
+
+    @bentoml.api(route="/model")
+    async def model(self) -> ModelCard:
+        """The served model's tag, metrics and decision policy."""
+        return await self._model_card()
