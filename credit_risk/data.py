@@ -120,7 +120,11 @@ def _clean(path: Path, raw: pd.DataFrame) -> pd.DataFrame:
         if coded and column in _MAY_BE_MISSING:
             values = values.mask(values == _MISSING_CODE)
         elif values.isna().any() and column not in _MAY_BE_MISSING:
-            raise DataError(f"{path}: column {column!r} has missing values")
+            row = int(values.isna().to_numpy().argmax())
+            raise DataError(
+                f"{path}: column {column!r} has a missing value at data row {row + 1} "
+                "(a short or truncated line?)"
+            )
         if (values < 0).any():
             raise DataError(f"{path}: column {column!r} has negative values")
         clean[column] = values
@@ -185,3 +189,19 @@ def obtain_dataset(data_dir: Path) -> Dataset:
     frame = load_credit_data(path)
     logger.info("Loaded %d applications from %s (%s)", len(frame), path, source)
     return Dataset(frame=frame, path=path, source=source, sha256=file_sha256(path))
+
+
+_INTEGER_FIELDS: Final = ("seniority", "time", "age")
+
+
+def application_records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Rows of the clean frame as API application bodies (missing values as ``None``)."""
+    records = []
+    for row in frame[list(APPLICATION_FIELDS)].to_dict(orient="records"):
+        for name, value in row.items():
+            if name in _INTEGER_FIELDS:
+                row[name] = int(value)
+            elif name in NUMERIC_FIELDS:
+                row[name] = None if pd.isna(value) else float(value)
+        records.append(row)
+    return records

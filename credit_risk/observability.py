@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import bentoml
+from prometheus_client import Counter, Histogram
 
 from credit_risk.schema import CreditApplication, Decision
 from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORICAL_FIELDS
@@ -14,12 +16,14 @@ DECISION_MONITOR: Final = "credit_decisions"
 
 PROBABILITY_BUCKETS: Final = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
-decisions_total = bentoml.metrics.Counter(
+# bentoml.metrics is deprecated in 1.4 in favour of prometheus_client, which
+# BentoML's /metrics aggregates across workers (PROMETHEUS_MULTIPROC_DIR).
+decisions_total = Counter(
     name="credit_decisions_total",
     documentation="Decisions made, by status.",
     labelnames=["status"],
 )
-default_probability = bentoml.metrics.Histogram(
+default_probability = Histogram(
     name="credit_default_probability",
     documentation="Default probability of decided applications.",
     buckets=PROBABILITY_BUCKETS,
@@ -32,37 +36,44 @@ def count(decision: Decision) -> None:
     default_probability.observe(decision.default_probability)
 
 
-def record(application: CreditApplication, decision: Decision, latency_ms: float) -> None:
-    """Write one decision record: id, model, inputs, outputs, reasons and latency."""
+def record(
+    applications: Sequence[CreditApplication], decisions: Sequence[Decision], latency_ms: float
+) -> None:
+    """Write one decision record per decision: id, model, inputs, outputs, reasons, latency.
+
+    BentoML's monitor knows only the roles feature/prediction/target and the
+    types numerical/categorical, and warns on every other one; identifiers and
+    text therefore go in as categorical predictions.
+    """
     with bentoml.monitor(DECISION_MONITOR) as monitor:
-        monitor.log(decision.decision_id, name="decision_id", role="id", data_type="text")
-        monitor.log(decision.model_tag, name="model_tag", role="model", data_type="text")
-        monitor.log(decision.policy_version, name="policy_version", role="model", data_type="text")
+
+        def column(values: Iterable[object], name: str, role: str, data_type: str) -> None:
+            monitor.log_batch(list(values), name=name, role=role, data_type=data_type)
+
+        column((d.decision_id for d in decisions), "decision_id", "prediction", "categorical")
+        column((d.model_tag for d in decisions), "model_tag", "prediction", "categorical")
+        column((d.policy_version for d in decisions), "policy_version", "prediction", "categorical")
         for field in APPLICATION_FIELDS:
-            monitor.log(
-                getattr(application, field),
-                name=field,
-                role="feature",
-                data_type="categorical" if field in CATEGORICAL_FIELDS else "numerical",
-            )
-        monitor.log(decision.status, name="status", role="prediction", data_type="categorical")
-        monitor.log(
-            decision.default_probability,
-            name="default_probability",
-            role="prediction",
-            data_type="numerical",
+            kind = "categorical" if field in CATEGORICAL_FIELDS else "numerical"
+            column((getattr(a, field) for a in applications), field, "feature", kind)
+        column((d.status for d in decisions), "status", "prediction", "categorical")
+        column(
+            (d.default_probability for d in decisions),
+            "default_probability",
+            "prediction",
+            "numerical",
         )
-        monitor.log(decision.score, name="score", role="prediction", data_type="numerical")
-        monitor.log(
-            " ".join(reason.code for reason in decision.reasons),
-            name="reasons",
-            role="explanation",
-            data_type="text",
+        column((d.score for d in decisions), "score", "prediction", "numerical")
+        column(
+            (" ".join(r.code for r in d.reasons) for d in decisions),
+            "reasons",
+            "prediction",
+            "categorical",
         )
-        monitor.log(
-            ",".join(decision.out_of_training_range),
-            name="out_of_training_range",
-            role="explanation",
-            data_type="text",
+        column(
+            (",".join(d.out_of_training_range) for d in decisions),
+            "out_of_training_range",
+            "prediction",
+            "categorical",
         )
-        monitor.log(round(latency_ms, 3), name="latency_ms", role="latency", data_type="numerical")
+        column([round(latency_ms, 3)] * len(decisions), "latency_ms", "prediction", "numerical")

@@ -45,7 +45,7 @@ class CreditApplication(BaseModel):
     never silently ignored.
     """
 
-    model_config = ConfigDict(**_STRICT, json_schema_extra={"examples": [COURSE_EXAMPLE]})
+    model_config = ConfigDict(**_STRICT, json_schema_extra={"example": COURSE_EXAMPLE})
 
     seniority: Annotated[
         StrictInt, Field(ge=0, le=100, description="Years with the current employer.")
@@ -76,7 +76,7 @@ class ApplicationBatch(BaseModel):
     """Several applications, decided in one request and answered in order."""
 
     model_config = ConfigDict(
-        **_STRICT, json_schema_extra={"examples": [{"applications": [COURSE_EXAMPLE]}]}
+        **_STRICT, json_schema_extra={"example": {"applications": [COURSE_EXAMPLE]}}
     )
 
     applications: Annotated[list[CreditApplication], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
