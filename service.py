@@ -63,6 +63,7 @@ class ModelCard(BaseModel):
     policy: dict[str, Any]
     features: list[str]
     training_ranges: dict[str, list[float]]
+    reference: dict[str, Any]
     data_source: str
     data_sha256: str
     trained_at: str
@@ -151,6 +152,7 @@ class CreditRiskClassifier:
                 policy=card["policy"],
                 features=card["features"],
                 training_ranges=card["training_ranges"],
+                reference=card["reference"],
                 data_source=card["data_source"],
                 data_sha256=card["data_sha256"],
                 trained_at=card["trained_at"],
