@@ -48,6 +48,7 @@ class ServedModel:
 
     tag: str
     booster: xgb.Booster
+    nthread: int
     policy: DecisionPolicy
     training_ranges: dict[str, list[float]]
     metadata: dict[str, Any]
@@ -73,6 +74,7 @@ def load_from_store(model: bentoml.Model, *, nthread: int) -> ServedModel:
     return ServedModel(
         tag=str(model.tag),
         booster=booster,
+        nthread=nthread,
         policy=DecisionPolicy.model_validate(metadata["policy"]),
         training_ranges=metadata["training_ranges"],
         metadata=metadata,

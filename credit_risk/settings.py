@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from credit_risk.model_store import MODEL_NAME
+
+MIN_API_KEY_LENGTH: Final = 16
+"""Shortest API key accepted; ``secrets.token_urlsafe(32)`` makes a good one."""
 
 
 class Settings(BaseSettings):
@@ -25,9 +28,33 @@ class Settings(BaseSettings):
     xgb_nthread: int = Field(default=1, ge=1, description="XGBoost threads per worker.")
     monitoring: bool = Field(default=True, description="Write a decision record per decision.")
     monitoring_dir: str = Field(default="monitoring", description="Where decision records go.")
+    access_log: bool = Field(default=True, description="BentoML's per-request access log.")
     api_key: SecretStr | None = Field(
-        default=None, description="When set, the classify endpoints require this key."
+        default=None,
+        description=(
+            "When set, every endpoint but the health probes, /metrics and the API docs "
+            "requires this key (Authorization: Bearer <key> or X-API-Key: <key>)."
+        ),
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body accepted; a full batch of 1,000 is about 230 kB.",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _usable_api_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # Fail closed: an empty or short value (say, an unset variable in a
+        # compose file) must stop the service, not open it or make it guessable.
+        if key is None:
+            return None
+        value = key.get_secret_value()
+        if len(value) < MIN_API_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_API_KEY_LENGTH} characters")
+        if not all("!" <= char <= "~" for char in value):
+            raise ValueError("must be printable ASCII without spaces, to fit in an HTTP header")
+        return key
 
 
 def load_settings() -> Settings:

@@ -1,0 +1,308 @@
+"""Throughput benchmark: this service against what a user would pick instead.
+
+Starts every variant on loopback, then drives each with ``wrk`` at fixed
+concurrency, alternating variants round by round so that they share the
+machine's ups and downs. Prints a Markdown table (``--json`` also writes it)::
+
+    | variant | conns | req/s | p50 ms | p99 ms | errors | vs fastapi |
+
+``req/s``, ``p50`` and ``p99`` are medians over the rounds; ``errors`` sums
+non-2xx answers and socket errors over the rounds; ``vs fastapi`` is the
+ratio of req/s to the FastAPI baseline at the same concurrency. A second table
+gives ``/classify_batch`` throughput in applications per second (requests of
+1,000), and a third the seconds from start to ``/readyz``.
+
+    python benchmarks/bench.py                       # everything, ~10 minutes
+    python benchmarks/bench.py --variants embedded fastapi --rounds 2 --seconds 5
+
+Needs ``wrk`` (Debian package) and a trained model in the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE  # noqa: E402
+
+BASELINE = "fastapi"
+
+
+def _bentoml(target: str, **env: str) -> tuple[list[str], dict[str, str]]:
+    return [str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", "{port}"], env
+
+
+VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "embedded": _bentoml(".", CREDIT_RISK_TOPOLOGY="embedded"),
+    "embedded-nomonitor": _bentoml(
+        ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_MONITORING="false"
+    ),
+    "remote": _bentoml(".", CREDIT_RISK_TOPOLOGY="remote"),
+    "embedded-noaccesslog": _bentoml(
+        ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_ACCESS_LOG="false"
+    ),
+    "legacy": _bentoml("benchmarks.legacy_service:svc"),
+    "fastapi": (
+        [
+            str(BIN / "uvicorn"),
+            "benchmarks.fastapi_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--workers",
+            "2",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+        ],
+        {},
+    ),
+}
+DEFAULT_VARIANTS = ("embedded", "remote", "legacy", "fastapi")
+BATCH_VARIANTS = ("embedded", "remote", "fastapi")
+
+
+@dataclass
+class Running:
+    """A started server."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    ready_s: float
+
+
+@dataclass
+class Samples:
+    """wrk results of one variant at one concurrency, over the rounds."""
+
+    rps: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def add(self, rps: float, p50_ms: float, p99_ms: float, errors: int) -> None:
+        """Record one wrk run."""
+        self.rps.append(rps)
+        self.p50_ms.append(p50_ms)
+        self.p99_ms.append(p99_ms)
+        self.errors += errors
+
+    def summary(self) -> dict[str, float]:
+        """Medians over the rounds, and the error total."""
+        return {
+            "rps": statistics.median(self.rps),
+            "p50_ms": statistics.median(self.p50_ms),
+            "p99_ms": statistics.median(self.p99_ms),
+            "errors": self.errors,
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(names: list[str], logs: Path) -> Iterator[dict[str, Running]]:
+    """Start the variants one after the other (so ready times are clean); stop them all."""
+    running: dict[str, Running] = {}
+    try:
+        for name in names:
+            command, env = VARIANTS[name]
+            port = _free_port()
+            started = time.monotonic()
+            with (logs / f"{name}.log").open("wb") as log:
+                process = subprocess.Popen(
+                    [part.format(port=port) for part in command],
+                    cwd=ROOT,
+                    env={**os.environ, **env, "CREDIT_RISK_MONITORING_DIR": str(logs / name)},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            url = f"http://127.0.0.1:{port}"
+            running[name] = Running(name, url, process, _wait_ready(url, process, started))
+        yield running
+    finally:
+        for server in running.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGTERM)
+        for server in running.values():
+            try:
+                server.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.process.pid, signal.SIGKILL)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], started: float) -> float:
+    while time.monotonic() - started < 120:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after 120 s")
+
+
+def _lua(path: Path, body: str) -> Path:
+    path.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _duration_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * _UNITS[unit]
+
+
+def wrk(url: str, script: Path, connections: int, seconds: int) -> tuple[float, float, float, int]:
+    """One wrk run: req/s, p50 ms, p99 ms, errors (non-2xx and socket errors)."""
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _duration_ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _duration_ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return rps, p50, p99, errors + (int(non_2xx.group(1)) if non_2xx else 0)
+
+
+def measure(
+    args: argparse.Namespace, running: dict[str, Running], single: Path, batch: Path
+) -> tuple[dict[tuple[str, int], Samples], dict[str, Samples]]:
+    """All rounds, variants alternating: /classify at each concurrency, then batches."""
+    samples = {(v, c): Samples() for v in args.variants for c in args.connections}
+    batch_samples = {v: Samples() for v in args.variants if v in BATCH_VARIANTS}
+    for server in running.values():  # warm-up: first requests load lazily
+        wrk(f"{server.url}/classify", single, 8, 2)
+    for round_index in range(args.rounds):
+        shift = round_index % len(args.variants)
+        order = args.variants[shift:] + args.variants[:shift]
+        for connections in args.connections:
+            for name in order:
+                result = wrk(f"{running[name].url}/classify", single, connections, args.seconds)
+                samples[(name, connections)].add(*result)
+        if not args.no_batch:
+            for name in (n for n in order if n in batch_samples):
+                rps, p50, p99, errors = wrk(
+                    f"{running[name].url}/classify_batch", batch, 4, args.seconds
+                )
+                batch_samples[name].add(rps * MAX_BATCH_SIZE, p50, p99, errors)
+        print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    return samples, (batch_samples if not args.no_batch else {})
+
+
+def report(
+    args: argparse.Namespace,
+    samples: dict[tuple[str, int], Samples],
+    batch_samples: dict[str, Samples],
+    ready: dict[str, float],
+) -> dict[str, object]:
+    """Print the three tables; return them as data."""
+    header = (
+        f"{dt.date.today().isoformat()}, {platform.node()}, {os.cpu_count()} cores, "
+        f"{args.rounds} rounds x {args.seconds} s, wrk -t2"
+    )
+    print(f"\n/classify ({header})\n")
+    print("| variant | conns | req/s | p50 ms | p99 ms | errors | vs fastapi |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for connections in args.connections:
+        baseline = samples.get((BASELINE, connections))
+        base_rps = baseline.summary()["rps"] if baseline else float("nan")
+        for name in args.variants:
+            row = {
+                "variant": name,
+                "connections": connections,
+                **samples[(name, connections)].summary(),
+            }
+            row["ratio"] = row["rps"] / base_rps
+            rows.append(row)
+            print(
+                f"| {name} | {connections} | {row['rps']:.0f} | {row['p50_ms']:.1f} | "
+                f"{row['p99_ms']:.1f} | {row['errors']} | {row['ratio']:.2f}x |"
+            )
+    batch_rows = []
+    if batch_samples:
+        print("\n/classify_batch, requests of 1,000 applications, 4 connections\n")
+        print("| variant | applications/s | p50 ms | p99 ms | errors |")
+        print("|---|---:|---:|---:|---:|")
+        for name, sample in batch_samples.items():
+            row = {"variant": name, **sample.summary()}
+            batch_rows.append(row)
+            print(
+                f"| {name} | {row['rps']:.0f} | {row['p50_ms']:.0f} | "
+                f"{row['p99_ms']:.0f} | {row['errors']} |"
+            )
+    print("\nSeconds from start to /readyz\n")
+    print("| variant | ready s |")
+    print("|---|---:|")
+    for name, seconds in ready.items():
+        print(f"| {name} | {seconds:.1f} |")
+    return {"header": header, "classify": rows, "batch": batch_rows, "ready_s": ready}
+
+
+def main() -> None:
+    """Run the benchmark and print the tables."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
+    parser.add_argument("--connections", nargs="+", type=int, default=[32, 64])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--no-batch", action="store_true", help="skip the /classify_batch table")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="credit-risk-bench-"))
+    single = _lua(work / "classify.lua", json.dumps(COURSE_EXAMPLE))
+    batch = _lua(
+        work / "batch.lua", json.dumps({"applications": [COURSE_EXAMPLE] * MAX_BATCH_SIZE})
+    )
+    with serving(args.variants, work) as running:
+        samples, batch_samples = measure(args, running, single, batch)
+        ready = {name: server.ready_s for name, server in running.items()}
+    results = report(args, samples, batch_samples, ready)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

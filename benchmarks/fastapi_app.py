@@ -1,0 +1,55 @@
+"""The baseline: what a user would hand-roll instead of BentoML.
+
+A plain FastAPI app doing the same validation (the shared pydantic schema) and
+the same inference (the same booster, encoding, explanation and decision) as
+the service, without monitoring. Run it at its best, as ``bench.py`` does:
+
+    uvicorn benchmarks.fastapi_app:app --workers 2 --loop uvloop --http httptools --no-access-log
+"""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+import numpy as np
+from fastapi import FastAPI
+
+from credit_risk import scoring
+from credit_risk.decisions import DecisionMaker
+from credit_risk.features import encode_application, encode_applications
+from credit_risk.model_store import MODEL_NAME, load_from_store
+from credit_risk.schema import ApplicationBatch, BatchDecisions, CreditApplication, Decision
+
+served = load_from_store(
+    bentoml.models.get(os.environ.get("CREDIT_RISK_MODEL_TAG", f"{MODEL_NAME}:latest")), nthread=1
+)
+decider = DecisionMaker(served.tag, served.policy, served.training_ranges)
+app = FastAPI(title="credit-risk baseline")
+
+
+@app.get("/readyz")
+async def readyz() -> dict[str, str]:
+    """Ready once the model is loaded, which happens at import."""
+    return {"status": "ready"}
+
+
+@app.post("/classify")
+async def classify(application: CreditApplication) -> Decision:
+    """Decide one application; the work is sub-millisecond, so it runs on the loop."""
+    features = np.asarray([encode_application(application)], dtype=np.float32)
+    scored = scoring.explain(served.booster, features, served.nthread)[0].tolist()
+    return decider.decide(features[0].tolist(), scored[0], scored[1:])
+
+
+@app.post("/classify_batch")
+async def classify_batch(batch: ApplicationBatch) -> BatchDecisions:
+    """Decide a batch of applications, in order."""
+    features = encode_applications(batch.applications)
+    scored = scoring.explain(served.booster, features, served.nthread).tolist()
+    return BatchDecisions(
+        decisions=[
+            decider.decide(row, result[0], result[1:])
+            for row, result in zip(features.tolist(), scored, strict=True)
+        ]
+    )
