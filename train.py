@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import xgboost as xgb
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import Progress
@@ -29,6 +28,7 @@ from credit_risk.training import (
     CV_REPEATS,
     CV_SPLITS,
     DEFAULT_RECIPE,
+    XGBOOST_VERSION,
     Recipe,
     cross_validate,
     evaluate_on_course_split,
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         "data_source": dataset.source,
         "features": list(FEATURE_NAMES),
         "params": {**recipe.params, "num_boost_round": recipe.rounds},
-        "xgboost_version": xgb.__version__,
+        "xgboost_version": XGBOOST_VERSION,
         "policy": policy.model_dump(),
         "training_ranges": training_ranges(frame),
         "reference": reference_distribution(frame, cv.out_of_fold),

@@ -45,6 +45,16 @@ def record(
     types numerical/categorical, and warns on every other one; identifiers and
     text therefore go in as categorical predictions.
     """
+    # Until a worker's first record has fixed the schema, BentoML warns once for
+    # every repeated value of a column: that first record goes in alone.
+    _write(applications[:1], decisions[:1], latency_ms)
+    if len(decisions) > 1:
+        _write(applications[1:], decisions[1:], latency_ms)
+
+
+def _write(
+    applications: Sequence[CreditApplication], decisions: Sequence[Decision], latency_ms: float
+) -> None:
     with bentoml.monitor(DECISION_MONITOR) as monitor:
 
         def column(values: Iterable[object], name: str, role: str, data_type: str) -> None:

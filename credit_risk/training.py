@@ -25,6 +25,8 @@ from credit_risk.vocabulary import CATEGORIES, NUMERIC_FIELDS
 
 logger = logging.getLogger(__name__)
 
+XGBOOST_VERSION: Final = xgb.__version__
+
 NTHREAD: Final = 2
 """XGBoost threads during training; the machines we target have two cores."""
 

@@ -13,9 +13,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, NoReturn
 
 _TMP = Path(tempfile.mkdtemp(prefix="credit-risk-tests-"))
 os.environ["BENTOML_HOME"] = str(_TMP / "bentoml")
@@ -180,12 +182,42 @@ def start_server(
     return server
 
 
-@pytest.fixture(scope="session", params=["embedded", "remote"])
+SERVER_KINDS: Final = ("embedded", "remote", "bento")
+"""Every test that takes ``server`` runs against each: the source tree in both
+topologies, and ``bentoml serve`` of the bento that ``bentoml build`` made."""
+
+CONTAINER_SUITES: Final = frozenset({"test_service", "test_validation"})
+"""Modules whose tests also run against the containerized bento (the classify
+suites). Others, such as process-memory checks, need a server process on this host."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``server`` over ``SERVER_KINDS``, plus ``container`` in the classify suites."""
+    if "server" not in metafunc.fixturenames:
+        return
+    kinds: list[object] = list(SERVER_KINDS)
+    if metafunc.module.__name__.rpartition(".")[2] in CONTAINER_SUITES:
+        kinds.append(pytest.param("container", marks=pytest.mark.container))
+    metafunc.parametrize("server", kinds, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def server(request: pytest.FixtureRequest, tmp_root: Path, trained_model: str) -> Iterator[Server]:
-    """The service from the source tree, in each topology."""
-    running = start_server(tmp_root, request.param)
+    """The service under test: from the source tree in each topology, from the bento, or
+    from its container image (see ``pytest_generate_tests``)."""
+    running: Server
+    if request.param == "bento":
+        running = start_server(tmp_root, "embedded", request.getfixturevalue("bento_tag"))
+    elif request.param == "container":
+        image: ContainerImage = request.getfixturevalue("container_image")
+        running = start_container(tmp_root, image.name)
+        announce(request.config, f"{running} ready in {running.ready_seconds:.1f} s")
+    else:
+        running = start_server(tmp_root, request.param)
     yield running
-    running.stop()
+    code = running.stop()
+    if isinstance(running, ContainerServer):
+        announce(request.config, f"{running} stopped (exit code {code}) and removed")
 
 
 @pytest.fixture
@@ -193,3 +225,241 @@ def client(server: Server) -> Iterator[httpx.Client]:
     """An HTTP client bound to the server under test."""
     with httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
+
+
+# --- Bentos and containers ---------------------------------------------------------
+
+BENTOML_CLI: Final = Path(sys.executable).parent / "bentoml"
+BENTO_BUILD_TIMEOUT_S: Final = 600
+CONTAINERIZE_TIMEOUT_S: Final = 1800
+BASE_IMAGE: Final = "credit-risk-base:bookworm"
+"""The offline base image, as container/build-base-image.sh and
+container/bentofile.offline.yaml name it."""
+CONTAINER_STOP_TIMEOUT_S: Final = 30
+
+
+def in_ci() -> bool:
+    """Whether this run is CI's, where a missing Docker engine is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def announce(config: pytest.Config, message: str) -> None:
+    """Write a progress line to the terminal, past pytest's output capture.
+
+    These lines are what the CI log must show of the container's life: built,
+    ready, answering, stopped and removed.
+    """
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        for line in message.splitlines():
+            # The container/*.sh scripts tag their own lines: [engine], [base].
+            reporter.write_line(line if line.startswith("[") else f"[container] {line}", bold=True)
+
+
+def run_bentoml(
+    *args: str, env: dict[str, str] | None = None, timeout: float = BENTO_BUILD_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``bentoml`` CLI from the project root, as a user would; assert it succeeds."""
+    result = subprocess.run(
+        [str(BENTOML_CLI), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        # uv, which locks the bento's packages, trusts only its built-in roots unless
+        # told to use the system's, which hold a TLS-intercepting proxy's authority.
+        # A wide terminal keeps the CLI from wrapping paths and tags it prints.
+        env={"UV_SYSTEM_CERTS": "1", **os.environ, "COLUMNS": "1000", **(env or {})},
+    )
+    assert result.returncode == 0, (
+        f"bentoml {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+    )
+    return result
+
+
+def build_bento(bentofile: str) -> str:
+    """``bentoml build -f BENTOFILE`` in the temporary store; returns the bento's tag."""
+    output = run_bentoml("build", "-f", bentofile, "-o", "tag").stdout
+    return output.strip().rpartition("__tag__:")[2]
+
+
+@pytest.fixture(scope="session")
+def bento_tag(trained_model: str) -> str:
+    """The bento that ``bentoml build`` makes from bentofile.yaml, built once."""
+    return build_bento("bentofile.yaml")
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
+    """Run the ``docker`` CLI; returns its standard output."""
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return result.stdout.strip()
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if in_ci():
+        pytest.fail(f"CI must run the container tests, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_engine(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[None]:
+    """A reachable Docker engine: one already running, or one started for this session
+    (container/ensure-engine.sh) and stopped at its end by the PID it recorded."""
+    pidfile = tmp_root / "engine" / "dockerd.pid"
+    try:
+        started = subprocess.run(
+            [str(ROOT / "container" / "ensure-engine.sh"), str(pidfile)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except FileNotFoundError as error:
+        _unavailable(f"no Docker engine: {error}")
+    if started.returncode != 0:
+        _unavailable(f"no Docker engine: {started.stdout}{started.stderr}".strip())
+    announce(request.config, started.stdout)
+    yield
+    stopped = subprocess.run(
+        [str(ROOT / "container" / "stop-engine.sh"), str(pidfile)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    announce(request.config, (stopped.stdout + stopped.stderr).strip())
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """An image that ``bentoml containerize`` built from the offline bento."""
+
+    name: str
+    bento_tag: str
+    build_seconds: float
+    size_bytes: int
+
+
+@pytest.fixture(scope="session")
+def container_image(
+    request: pytest.FixtureRequest, docker_engine: None, trained_model: str
+) -> Iterator[ContainerImage]:
+    """The bento of container/bentofile.offline.yaml, containerized on the local base image
+    with the classic builder (no BuildKit here); the image is removed at the end."""
+    base = subprocess.run(
+        [str(ROOT / "container" / "build-base-image.sh"), BASE_IMAGE],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if base.returncode != 0:
+        _unavailable(f"no base image {BASE_IMAGE}: {base.stdout}{base.stderr}".strip())
+    announce(request.config, base.stdout)
+    bento = build_bento("container/bentofile.offline.yaml")
+    started = time.monotonic()
+    run_bentoml("containerize", bento, env={"DOCKER_BUILDKIT": "0"}, timeout=CONTAINERIZE_TIMEOUT_S)
+    image = ContainerImage(
+        name=bento,  # `bentoml containerize` tags the image as the bento
+        bento_tag=bento,
+        build_seconds=time.monotonic() - started,
+        size_bytes=int(docker("image", "inspect", "-f", "{{.Size}}", bento)),
+    )
+    announce(
+        request.config,
+        f"image {image.name} built by `bentoml containerize` in {image.build_seconds:.0f} s, "
+        f"{image.size_bytes / 1e6:.0f} MB",
+    )
+    yield image
+    docker("image", "rm", image.name)
+    announce(request.config, f"image {image.name} removed")
+
+
+@dataclass
+class ContainerServer(Server):
+    """The containerized service, published on an ephemeral loopback port.
+
+    ``process`` follows the container's log into ``log_path``; it ends when the
+    container does.
+    """
+
+    container_id: str = ""
+    image: str = ""
+    ready_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return f"container {self.container_id[:12]} of {self.image} at {self.url}"
+
+    def stop(self, timeout: float = CONTAINER_STOP_TIMEOUT_S) -> int:
+        """``docker stop`` (SIGTERM, then SIGKILL after ``timeout``), then remove the
+        container; returns its exit code."""
+        docker("stop", "--time", str(int(timeout)), self.container_id, timeout=timeout + 30)
+        code = int(docker("inspect", "-f", "{{.State.ExitCode}}", self.container_id))
+        self.process.wait(timeout=30)
+        docker("rm", self.container_id)
+        return code
+
+
+def start_container(
+    tmp_root: Path, image: str, extra_env: dict[str, str] | None = None
+) -> ContainerServer:
+    """``docker run -d`` the image on an ephemeral loopback port; waits for ``/readyz``.
+
+    Decision records go to a host folder mounted at the image's monitoring directory,
+    writable by the image's ``bentoml`` user.
+    """
+    name = f"container-{uuid.uuid4().hex[:8]}"
+    monitoring_dir = tmp_root / "monitoring" / name
+    monitoring_dir.mkdir(parents=True)
+    monitoring_dir.chmod(0o777)
+    log_path = tmp_root / f"server-{name}.log"
+    env_args = [arg for key, value in (extra_env or {}).items() for arg in ("-e", f"{key}={value}")]
+    started = time.monotonic()
+    container_id = docker(
+        "run",
+        "--detach",
+        "--name",
+        f"credit-risk-test-{name}",
+        # Port 3000 may be taken on a shared machine: let Docker pick one on loopback.
+        "--publish",
+        "127.0.0.1::3000",
+        "--volume",
+        f"{monitoring_dir}:/home/bentoml/monitoring",
+        *env_args,
+        image,
+    )
+    try:
+        port = docker("port", container_id, "3000/tcp").splitlines()[0].rpartition(":")[2]
+        with log_path.open("wb") as log:
+            follower = subprocess.Popen(
+                ["docker", "logs", "--follow", container_id],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except BaseException:
+        docker("rm", "--force", container_id, check=False)
+        raise
+    server = ContainerServer(
+        url=f"http://127.0.0.1:{port}",
+        process=follower,
+        topology="container",
+        monitoring_dir=monitoring_dir,
+        log_path=log_path,
+        container_id=container_id,
+        image=image,
+    )
+    try:
+        wait_ready(server.url, follower, log_path, SERVER_START_TIMEOUT_S)
+    except BaseException:
+        server.stop()
+        raise
+    server.ready_seconds = time.monotonic() - started
+    return server
