@@ -8,6 +8,7 @@ operations add up to. A test keeps the two identical.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -18,6 +19,13 @@ from credit_risk.schema import CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES, NUMERIC_FIELDS
 
 NAN: Final = float("nan")
+FLOAT32_MAX: Final = float(np.finfo(np.float32).max)
+"""Ratios over a tiny denominator (a price of 1e-300) overflow float32 to inf,
+which XGBoost refuses; clamped here, they fall in the same leaf as any huge value."""
+
+
+def _finite32(value: float) -> float:
+    return value if math.isnan(value) else min(max(value, -FLOAT32_MAX), FLOAT32_MAX)
 
 
 def _derived(fields: Mapping[str, Any], divide: Callable[[Any, Any], Any]) -> dict[str, Any]:
@@ -108,7 +116,7 @@ def encode_application(application: CreditApplication) -> list[float]:
     vector.extend([0.0] * len(ONE_HOT_FEATURES))
     for field, index in _CATEGORY_INDEX.items():
         vector[index[getattr(application, field)]] = 1.0
-    vector.extend(_derived(fields, _scalar_divide).values())
+    vector.extend(_finite32(value) for value in _derived(fields, _scalar_divide).values())
     return vector
 
 
@@ -132,6 +140,7 @@ def encode_columns(columns: Mapping[str, Any]) -> npt.NDArray[np.float32]:
             matrix[:, column] = labels == label
     for i, values in enumerate(_derived(fields, _column_divide).values()):
         matrix[:, _DERIVED_OFFSET + i] = values
+    np.clip(matrix, -FLOAT32_MAX, FLOAT32_MAX, out=matrix)
     return matrix.astype(np.float32)
 
 

@@ -237,7 +237,9 @@ class ClientErrorLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite validation-error records in place; let everything else through."""
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, ValidationError):
+        # Only errors in parsing the request are the client's: a ValidationError
+        # raised by our own code is a bug and keeps its traceback.
+        if isinstance(error, ValidationError) and _raised_parsing_the_request(error):
             problems = error.errors(include_url=False, include_context=False, include_input=False)
             summary = "; ".join(
                 f"{'.'.join(map(str, problem['loc'])) or 'body'}: {problem['msg']}"
@@ -252,6 +254,19 @@ class ClientErrorLogFilter(logging.Filter):
             record.levelno = logging.INFO
             record.levelname = logging.getLevelName(logging.INFO)
         return True
+
+
+REQUEST_PARSERS: Final = frozenset({"from_http_request", "parse_request"})
+"""BentoML's functions that turn a request body into the API's input model."""
+
+
+def _raised_parsing_the_request(error: BaseException) -> bool:
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name in REQUEST_PARSERS:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _as_tuple(args: Any) -> tuple[Any, ...]:

@@ -53,3 +53,12 @@ def test_every_feature_maps_to_application_fields() -> None:
     assert set(FEATURE_SOURCES) == set(FEATURE_NAMES)
     assert {f for sources in FEATURE_SOURCES.values() for f in sources} == set(APPLICATION_FIELDS)
     assert set(MONOTONE_CONSTRAINTS) <= set(FEATURE_NAMES)
+
+
+def test_extreme_values_stay_finite_in_float32() -> None:
+    # Found by schemathesis: a price of 5e-324 overflowed amount/price to inf, a 500.
+    application = CreditApplication(**{**COURSE_EXAMPLE, "price": 5e-324, "income": 1e-300})
+    single = np.asarray(encode_application(application), dtype=np.float32)
+    batch = encode_applications([application])[0]
+    assert not np.isinf(single).any()
+    np.testing.assert_array_equal(single, batch)

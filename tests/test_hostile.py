@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
+import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
+from pydantic import ValidationError
 
-from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE
+from credit_risk.http_guards import ClientErrorLogFilter
+from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, CreditApplication
 
 from .conftest import Server, start_server
 
@@ -124,10 +128,11 @@ def test_10_mb_body_sent_in_full_gets_a_413(client: httpx.Client) -> None:
 
 def test_10_mb_chunked_body_is_cut_off_at_the_limit(server: Server) -> None:
     sent = 0
+    endless = 10 * TEN_MB
 
     def stream() -> Iterator[bytes]:
         nonlocal sent
-        for _ in range(TEN_MB // 65536):
+        while sent < endless:
             sent += 65536
             yield b" " * 65536
 
@@ -135,8 +140,9 @@ def test_10_mb_chunked_body_is_cut_off_at_the_limit(server: Server) -> None:
         response = http.post("/classify_batch", content=stream(), headers=JSON)
     assert response.status_code == 413
     assert response.headers["connection"] == "close"
-    # Socket buffers take a little more than the limit; nowhere near 10 MB.
-    assert sent < TEN_MB / 2, sent
+    # The server stopped reading at the limit and closed the connection; what
+    # went out past it sat in socket buffers (a few MB on loopback).
+    assert sent < endless / 4, sent
 
 
 def test_full_batch_fits_well_under_the_limit() -> None:
@@ -265,8 +271,8 @@ BentoML's TimeoutMiddleware schedules a timer per request and never cancels
 it, so each request's timer and captured context (about 5 kB) live for the
 whole traffic timeout: RSS climbs with the request rate times 30 s (about
 50 MB in the first flood), then stays. Measured over a second flood, after
-those timers expired, growth was 0.3%; 3% of the embedded server's ~650 MB
-would take a leak of 2 kB per request."""
+those timers expired, growth was 0.03-0.1%; 3% of the ~460 MB server (arbiter
+and one worker) would take a leak of 1.4 kB per request."""
 
 
 @pytest.fixture(scope="module")
@@ -274,9 +280,11 @@ def flood_server(tmp_root: Path, trained_model: str) -> Iterator[Server]:
     """A server of its own, so that other tests' traffic does not blur its memory.
 
     Embedded only: bad requests never leave the API worker, whose code is the
-    same in both topologies.
+    same in both topologies. One API worker: with two, the kernel splits each
+    flood's connections between them differently, and a worker that gets more
+    of the second flood than of the first grows for that reason alone.
     """
-    running = start_server(tmp_root, "embedded")
+    running = start_server(tmp_root, "embedded", extra_env={"CREDIT_RISK_API_WORKERS": "1"})
     yield running
     running.stop()
 
@@ -314,3 +322,47 @@ def test_10000_bad_requests_leave_the_server_healthy_with_flat_memory(
     with httpx.Client(base_url=server.url, timeout=10) as http:
         assert http.get("/readyz").status_code == 200
         assert http.post("/classify", json=COURSE_EXAMPLE).status_code == 200
+
+
+def test_only_errors_parsing_the_request_lose_their_traceback() -> None:
+    quiet = ClientErrorLogFilter()
+
+    def record_of(raise_it: Callable[[], object]) -> logging.LogRecord:
+        try:
+            raise_it()
+        except ValidationError:
+            exc_info = sys.exc_info()
+        return logging.LogRecord(
+            "bentoml", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/x", "POST"), exc_info
+        )
+
+    def parse_request() -> object:  # named as BentoML's parser is
+        return CreditApplication.model_validate({**COURSE_EXAMPLE, "age": "26", "ssn": "000"})
+
+    def our_own_code() -> object:
+        return CreditApplication.model_validate({**COURSE_EXAMPLE, "age": "26"})
+
+    client_error = record_of(parse_request)
+    assert quiet.filter(client_error)
+    assert client_error.levelno == logging.INFO and client_error.exc_info is None
+    line = client_error.getMessage()
+    assert "Invalid input on /x [POST]: 400, 2 validation error(s): age:" in line
+    assert "ssn: Extra inputs are not permitted" in line and "000" not in line
+
+    bug = record_of(our_own_code)
+    assert quiet.filter(bug)
+    assert bug.levelno == logging.ERROR and bug.exc_info is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BentoML labels its request metrics with the raw path: every distinct unknown "
+    "path adds series for good (upstream; see docs/reliability.md)",
+)
+def test_unknown_paths_do_not_grow_the_metrics(flood_server: Server) -> None:
+    with httpx.Client(base_url=flood_server.url, timeout=60) as http:
+        before = len(http.get("/metrics").content)
+        for i in range(300):
+            assert http.get(f"/no-such-page-{i}").status_code == 404
+        after = len(http.get("/metrics").content)
+    assert after < before + 100_000, (before, after)
