@@ -94,7 +94,7 @@ def _scalar_divide(numerator: float, denominator: float) -> float:
 
 
 def _column_divide(numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]) -> Any:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(denominator != 0, numerator / denominator, np.nan)
 
 
