@@ -24,7 +24,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from credit_risk import observability, scoring
+from credit_risk import observability
 from credit_risk.decisions import DecisionMaker
 from credit_risk.features import encode_application, encode_applications
 from credit_risk.http_guards import RequestGuard, quiet_client_error_logs
@@ -115,7 +115,7 @@ class CreditRiskRunner:
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=BATCH_MAX_LATENCY_MS)
     def explain(self, features: np.ndarray) -> np.ndarray:
         """Per row: the default probability, then the 13 application fields' contributions."""
-        return scoring.explain(self.served.booster, features, self.served.nthread)
+        return self.served.explain(features)
 
     @bentoml.api
     def explain_many(self, features: np.ndarray) -> np.ndarray:
@@ -125,7 +125,7 @@ class CreditRiskRunner:
         slow, and it then shed single applications with 503 ("process is
         overloaded"): pre-batched work goes around it.
         """
-        return scoring.explain(self.served.booster, features, self.served.nthread)
+        return self.served.explain(features)
 
     @bentoml.api
     def card(self) -> dict[str, Any]:

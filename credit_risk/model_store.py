@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import bentoml
+import numpy as np
+import numpy.typing as npt
 import xgboost as xgb
 
+from credit_risk import scoring
 from credit_risk.features import FEATURE_NAMES
 from credit_risk.policy import DecisionPolicy
 
@@ -52,6 +55,11 @@ class ServedModel:
     policy: DecisionPolicy
     training_ranges: dict[str, list[float]]
     metadata: dict[str, Any]
+
+    def explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Per row of encoded features: the default probability, then the 13 fields'
+        contributions. The one scoring entry point of serving and batch scoring."""
+        return scoring.explain(self.booster, features, self.nthread)
 
 
 def load_from_store(model: bentoml.Model, *, nthread: int) -> ServedModel:
