@@ -37,9 +37,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 ## The container tests' prerequisites: a Docker engine and the offline base image.
-## The engine: Debian's docker.io, installed
-## and started as root if none runs, stopped again after) and the offline base image
-## (container/build-base-image.sh; skipped when up to date). A failure is ignored here
+## The engine is Debian's docker.io, installed and started as root if none runs and
+## stopped again after; the image is built by container/build-base-image.sh (skipped
+## when up to date). A failure is ignored here
 ## (`-`): without root or Docker the container tests then skip, but under CI they fail.
 container-base:
 	-container/with-engine.sh container/build-base-image.sh
