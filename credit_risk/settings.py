@@ -14,7 +14,7 @@ MIN_API_KEY_LENGTH: Final = 16
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; see the README's configuration table."""
+    """Every knob of the service; see docs/operations.md#configuration."""
 
     model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_", frozen=True)
 

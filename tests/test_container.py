@@ -29,7 +29,7 @@ pytestmark = pytest.mark.container
 IMAGE_SIZE_LIMIT_MB = 600
 """Measured 1.08 GB on the offline base: BentoML 1.4's image layout installs
 build-essential and git (583 MB here) before the wheels, which need neither. The goal,
-600 MB, needs the image declared on the service (512 MB; see the README, Container);
+600 MB, needs the image declared on the service (512 MB; see docs/container.md);
 lower this limit to 600 with it."""
 
 READY_LIMIT_S = 30

@@ -200,7 +200,7 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
     origin = 0.0
     # In flight means begun by the API (embedded) or already handed to the
     # runner (remote): the runner gets SIGTERM with the API workers, so a
-    # request still being validated then would find it gone (see the README, Faults).
+    # request still being validated then would find it gone (see docs/reliability.md, Faults).
     stage = "/classify_batch" if topology == "embedded" else "/explain_many"
 
     def post(http: httpx.Client) -> None:

@@ -357,7 +357,7 @@ def test_only_errors_parsing_the_request_lose_their_traceback() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="BentoML labels its request metrics with the raw path: every distinct unknown "
-    "path adds series for good (upstream; see the README, Known limits)",
+    "path adds series for good (upstream; see docs/reliability.md, Known limits)",
 )
 def test_unknown_paths_do_not_grow_the_metrics(flood_server: Server) -> None:
     with httpx.Client(base_url=flood_server.url, timeout=60) as http:
