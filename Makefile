@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint install train container-base bench
+.PHONY: serve test lint install train container-base browser bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ lint: $(STAMP)
 container-base:
 	-container/with-engine.sh container/build-base-image.sh
 
+## The web page's tests drive Debian's chromium through chromium-driver, installed as
+## root when missing (tests/browser/ensure-chromium.sh). Ignored on failure (`-`) for
+## the same reason: without them the browser tests skip, but under CI they fail.
+browser:
+	-tests/browser/ensure-chromium.sh
+
 ## Lint, then the whole test suite.
-test: lint container-base
+test: lint container-base browser
 	$(BIN)/pytest
 
 ## The throughput benchmark of the README (needs wrk: apt-get install wrk).

@@ -69,7 +69,7 @@ async function call(path, { body, method = "POST" } = {}) {
     parsed = { error: text.slice(0, 200) };
   }
   if (!response.ok) {
-    if (response.status === 401) askForKey(parsed && parsed.error);
+    if (response.status === 401) askForKey(Boolean(key));
     throw new ApiError(response.status, parsed);
   }
   return parsed;
@@ -77,9 +77,11 @@ async function call(path, { body, method = "POST" } = {}) {
 
 // --- The API key -------------------------------------------------------------
 
-function askForKey(message) {
+function askForKey(keyWasSent) {
   const status = $("key-status");
-  status.textContent = `${message || "This service needs an API key."} Enter it above.`;
+  status.textContent = keyWasSent
+    ? "The API key is not valid: enter it again."
+    : "This service needs an API key: enter it above.";
   status.classList.add("is-error");
   $("api-key").setAttribute("aria-invalid", "true");
   $("api-key").focus();
@@ -343,7 +345,7 @@ async function decideOne(event) {
     $("decision").hidden = true;
     if (error.status === 400) showFieldErrors(error);
     else {
-      $("form-error").textContent = error.message;
+      $("form-error").textContent = messageFor(error);
       $("form-error").hidden = false;
     }
   } finally {
@@ -556,6 +558,11 @@ function showBatchError(message) {
   errors.hidden = false;
 }
 
+function messageFor(error) {
+  // The service's own 401 text is for programmers (which header to send).
+  return error.status === 401 ? "A valid API key is needed: enter it above, then try again." : error.message;
+}
+
 function reportBatchError(error, start) {
   const errors = $("batch-errors");
   const problems = error.detail.slice(0, 20).map((problem) => {
@@ -565,7 +572,11 @@ function reportBatchError(error, start) {
   });
   errors.replaceChildren(
     element("p", {
-      text: `Stopped: ${error.message} The lines before this batch were decided; fix the file and upload it again.`,
+      text:
+        error.status === 400
+          ? `Stopped at the batch that starts on line ${start + 2}: the service refused it. ` +
+            "The lines before it were decided; fix the file and upload it again."
+          : `Stopped: ${messageFor(error)}`,
     }),
   );
   if (problems.length) errors.append(element("ul", {}, problems));
