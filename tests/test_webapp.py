@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -167,10 +169,50 @@ def browser(chromium: None, tmp_path: Path) -> Iterator[Browser]:
         driver.quit()
 
 
+def _raw_post(server: Server, path: str, body: bytes) -> bytes:
+    """A POST sent as written: no client library normalises ``..`` away."""
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        raw.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    return answer
+
+
 def _classify(server: Server, application: dict[str, Any]) -> dict[str, Any]:
     response = httpx.post(f"{server.url}/classify", json=application, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+# --- Serving --------------------------------------------------------------------
+
+
+def test_page_and_its_files_are_served(client: httpx.Client) -> None:
+    # Every server kind, the bento's included: its files travel with the service.
+    redirect = client.get(PAGE_PATH)
+    assert redirect.status_code == 307
+    assert redirect.headers["location"].endswith(f"{PAGE_PATH}/")
+    page = client.get(f"{PAGE_PATH}/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<title>Credit decisions</title>" in page.text
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    for name, media_type in (("app.js", "javascript"), ("app.css", "text/css")):
+        asset = client.get(f"{PAGE_PATH}/{name}")
+        assert asset.status_code == 200, name
+        assert media_type in asset.headers["content-type"]
+    # Only the static folder is served, not the package's Python beside it.
+    for name in ("__init__.py", "mount.py", "../mount.py", "nothing.html"):
+        assert client.get(f"{PAGE_PATH}/{name}").status_code == 404, name
+    # Swagger UI keeps the root.
+    assert "swagger" in client.get("/").text.lower()
 
 
 # --- One application ----------------------------------------------------------
@@ -344,7 +386,11 @@ def test_keyed_server_opens_the_page_and_asks_for_the_key(
         assert anonymous.post("/classify", json=COURSE_EXAMPLE).status_code == 401
         # Open is the mount, not anything that starts like it.
         assert anonymous.get("/application").status_code == 401
-        assert anonymous.get(f"{PAGE_PATH}/../classify").status_code in (401, 404)
+    # The guard lets anything under the mount through, but only the page's files
+    # answer there: a path that climbs out of it reaches no endpoint.
+    for path in (f"{PAGE_PATH}/../classify", f"{PAGE_PATH}/%2e%2e/classify"):
+        answer = _raw_post(keyed_server, path, json.dumps(COURSE_EXAMPLE).encode())
+        assert answer.split(b" ", 2)[1] in (b"404", b"405"), answer[:200]
 
     browser.open(keyed_server)
     assert "Enter the API key" in browser.by_id("model-line").text
