@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -213,6 +214,18 @@ def test_page_and_its_files_are_served(client: httpx.Client) -> None:
         assert client.get(f"{PAGE_PATH}/{name}").status_code == 404, name
     # Swagger UI keeps the root.
     assert "swagger" in client.get("/").text.lower()
+
+
+def test_page_writes_no_second_schema() -> None:
+    # The page reads fields, vocabularies, ranges and defaults from the API; none of
+    # them may be written into its files, where they would drift from schema.py.
+    from credit_risk.webapp import STATIC_DIR
+
+    words = {*APPLICATION_FIELDS, *(label for labels in CATEGORIES.values() for label in labels)}
+    words -= {"time", "age", "unk", "other", "others", "no", "yes"}  # also plain English
+    for path in STATIC_DIR.iterdir():
+        found = sorted(word for word in words if re.search(rf"\b{word}\b", path.read_text()))
+        assert found == [], f"{path.name} names {found}"
 
 
 # --- One application ----------------------------------------------------------
