@@ -251,6 +251,15 @@ def test_course_application_shows_maybe_score_and_four_reasons(
     assert "Allowed: 18 to 100." in age_hint
     assert "Training data:" in age_hint
 
+    # Filled in by hand too, as an officer would, over a changed form.
+    browser.set_field("age", "40")
+    Select(browser.by_id("field-home")).select_by_value("rent")
+    for name, value in COURSE_EXAMPLE.items():
+        if name in CATEGORIES:
+            Select(browser.by_id(f"field-{name}")).select_by_value(str(value))
+        else:
+            browser.set_field(name, str(value))
+
     assert browser.decide() == "MAYBE"
     expected = _classify(page_server, COURSE_EXAMPLE)
     assert browser.by_id("score").text == str(expected["score"])
