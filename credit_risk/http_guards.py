@@ -83,6 +83,9 @@ class RequestGuard:
         self._key_digest = _digest(api_key.get_secret_value()) if api_key is not None else None
         self.needs_body = frozenset(needs_body)
         mounts = tuple(mount.rstrip("/") for mount in open_mounts)
+        if not all(mount.startswith("/") for mount in mounts):
+            # "/" would open every path: fail closed on a mount that is no path below it.
+            raise ValueError(f"open mounts must be paths below '/': {list(open_mounts)}")
         self._open_paths = OPEN_PATHS | frozenset(mounts)
         self._open_prefixes = (*OPEN_PREFIXES, *(f"{mount}/" for mount in mounts))
 

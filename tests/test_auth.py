@@ -187,6 +187,12 @@ def test_open_mounts_are_open_below_them_and_nowhere_else(path: str, status: int
     assert asyncio.run(_call(guard, path, {"content-type": "application/json"})) == status
 
 
+@pytest.mark.parametrize("mount", ["/", "", "app"])
+def test_a_mount_that_would_open_everything_is_refused(mount: str) -> None:
+    with pytest.raises(ValueError, match="open mounts"):
+        RequestGuard(_ok, max_body_bytes=1024, api_key=SecretStr(API_KEY), open_mounts=(mount,))
+
+
 def test_without_a_key_everything_is_open() -> None:
     guard = RequestGuard(_ok, max_body_bytes=1024)
     assert asyncio.run(_call(guard, "/classify", {"content-type": "application/json"})) == 200
