@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help serve test test-bare-clone lint install train container-base bench
+.PHONY: help serve test test-bare-clone lint install train container-base browser bench
 
 ## List the targets (what `make` alone does).
 help:
@@ -44,8 +44,15 @@ lint: $(STAMP)
 container-base:
 	-container/with-engine.sh container/build-base-image.sh
 
+## The web page tests' browser: Debian's chromium and chromium-driver.
+## The web page's tests drive Debian's chromium through chromium-driver, installed as
+## root when missing (tests/browser/ensure-chromium.sh). Ignored on failure (`-`) for
+## the same reason: without them the browser tests skip, but under CI they fail.
+browser:
+	-tests/browser/ensure-chromium.sh
+
 ## Lint, then the whole test suite; then the data tests again as a bare clone runs them.
-test: lint container-base
+test: lint container-base browser
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-bare-clone
 

@@ -39,6 +39,7 @@ from credit_risk.schema import (
     Decision,
 )
 from credit_risk.settings import load_settings
+from credit_risk.webapp import PAGE_PATH, page_app
 
 logger = logging.getLogger("credit_risk.service")
 settings = load_settings()
@@ -133,6 +134,9 @@ class CreditRiskRunner:
         return {"model_tag": self.served.tag, **self.served.metadata}
 
 
+# The loan officer's page rides on the same service, so the bento and the image
+# carry it: `bentoml.asgi_app` is BentoML 1.4's way to mount an ASGI app.
+@bentoml.asgi_app(page_app(), path=PAGE_PATH, name="webapp")
 @bentoml.service(
     name="credit_risk_classifier",
     # A distro BentoML has no system-package command for: its image layout then
@@ -255,6 +259,7 @@ CreditRiskClassifier.add_asgi_middleware(
     max_body_bytes=settings.max_body_bytes,
     api_key=settings.api_key,
     needs_body=("/classify", "/classify_batch"),
+    open_mounts=(PAGE_PATH,),
 )
 CreditRiskClassifier.add_asgi_middleware(
     OpenAPIDocument,

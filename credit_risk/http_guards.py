@@ -5,7 +5,8 @@ answers the cheap refusals itself, before BentoML reads or parses anything:
 
 * 401 when an API key is configured and the request does not carry it
   (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``), except on the open
-  paths: health probes, metrics and the API documentation;
+  paths: health probes, metrics, the API documentation and the mounted pages
+  (whose own API calls carry the key);
 * 415 when a POST says its body is anything but JSON;
 * 413 when a body is larger than the limit, by its ``Content-Length`` before a
   byte is read, or while a chunked body streams in;
@@ -64,19 +65,29 @@ class RequestGuard:
         max_body_bytes: int,
         api_key: SecretStr | None = None,
         needs_body: Iterable[str] = (),
+        open_mounts: Iterable[str] = (),
     ) -> None:
         """Guard ``app``.
 
         Args:
             app: the ASGI application behind the guard.
             max_body_bytes: largest request body let through.
-            api_key: when set, required on every path but ``OPEN_PATHS``.
+            api_key: when set, required on every path but ``OPEN_PATHS`` and
+                ``open_mounts``.
             needs_body: paths whose POST must carry a body (their input is required).
+            open_mounts: where static pages are mounted (``/app``): the mount point
+                and everything under it are open, as pages hold no secret.
         """
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._key_digest = _digest(api_key.get_secret_value()) if api_key is not None else None
         self.needs_body = frozenset(needs_body)
+        mounts = tuple(mount.rstrip("/") for mount in open_mounts)
+        if not all(mount.startswith("/") for mount in mounts):
+            # "/" would open every path: fail closed on a mount that is no path below it.
+            raise ValueError(f"open mounts must be paths below '/': {list(open_mounts)}")
+        self._open_paths = OPEN_PATHS | frozenset(mounts)
+        self._open_prefixes = (*OPEN_PREFIXES, *(f"{mount}/" for mount in mounts))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse what fails a check; pass the rest on with its body already read."""
@@ -97,7 +108,7 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
     def _check_headers(self, scope: Scope, headers: dict[str, str]) -> Refusal | None:
-        if self._key_digest is not None and not _is_open(scope["path"]):
+        if self._key_digest is not None and not self._is_open(scope["path"]):
             presented = _presented_keys(headers)
             if not presented:
                 return Refusal(401, f"This service needs an API key; {_AUTH_HINT}.", _CHALLENGE)
@@ -145,6 +156,9 @@ class RequestGuard:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
+    def _is_open(self, path: str) -> bool:
+        return path in self._open_paths or path.startswith(self._open_prefixes)
+
     def _too_large(self) -> str:
         return (
             f"The request body is larger than {self.max_body_bytes} bytes; "
@@ -191,10 +205,6 @@ def _headers(scope: Scope) -> dict[str, str]:
     # Header names arrive lower-cased; latin-1 maps every byte, so no header
     # can make the decoding fail.
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-
-
-def _is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def _presented_keys(headers: dict[str, str]) -> list[str]:

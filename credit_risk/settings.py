@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None,
         description=(
-            "When set, every endpoint but the health probes, /metrics and the API docs "
-            "requires this key (Authorization: Bearer <key> or X-API-Key: <key>)."
+            "When set, every endpoint but the health probes, /metrics, the API docs and "
+            "the web page (/app) requires this key (Authorization: Bearer <key> or "
+            "X-API-Key: <key>)."
         ),
     )
     max_body_bytes: int = Field(

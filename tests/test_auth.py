@@ -23,7 +23,7 @@ from credit_risk.settings import Settings
 from .conftest import Server, start_server
 
 API_KEY = secrets.token_urlsafe(32)
-OPEN_PATHS = ["/livez", "/readyz", "/healthz", "/metrics", "/", "/docs.json"]
+OPEN_PATHS = ["/livez", "/readyz", "/healthz", "/metrics", "/", "/docs.json", "/app/"]
 GUARDED = [
     ("/classify", COURSE_EXAMPLE),
     ("/classify_batch", {"applications": [COURSE_EXAMPLE]}),
@@ -166,6 +166,31 @@ def test_keys_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> 
     # Digests are compared, so not even the key's length shows in the timing.
     assert compared and all(len(a) == len(b) == 32 for a, b in compared)
     assert compared[-1][1] == hashlib.sha256(API_KEY.encode()).digest()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/app", 200),
+        ("/app/", 200),
+        ("/app/app.js", 200),
+        ("/app/../classify", 200),  # the guard opens it; the mount's files answer 404
+        ("/application", 401),
+        ("/apps/x", 401),
+        ("/docs.json/x", 401),
+    ],
+)
+def test_open_mounts_are_open_below_them_and_nowhere_else(path: str, status: int) -> None:
+    guard = RequestGuard(
+        _ok, max_body_bytes=1024, api_key=SecretStr(API_KEY), open_mounts=("/app/",)
+    )
+    assert asyncio.run(_call(guard, path, {"content-type": "application/json"})) == status
+
+
+@pytest.mark.parametrize("mount", ["/", "", "app"])
+def test_a_mount_that_would_open_everything_is_refused(mount: str) -> None:
+    with pytest.raises(ValueError, match="open mounts"):
+        RequestGuard(_ok, max_body_bytes=1024, api_key=SecretStr(API_KEY), open_mounts=(mount,))
 
 
 def test_without_a_key_everything_is_open() -> None:

@@ -77,7 +77,14 @@ def test_offline_bentofile_differs_only_in_its_base_image() -> None:
 def test_bento_carries_only_the_serving_code(bento_tag: str) -> None:
     src = Path(bentoml.get(bento_tag).path) / "src"
     packed = sorted(str(path.relative_to(src)) for path in src.rglob("*") if path.is_file())
-    code = ["service.py", *(f"credit_risk/{p.name}" for p in (ROOT / "credit_risk").glob("*.py"))]
+    package = ROOT / "credit_risk"
+    code = [
+        "service.py",
+        *(str(p.relative_to(ROOT)) for p in package.glob("*.py")),
+        # The loan officer's page: its mount and its static files.
+        *(str(p.relative_to(ROOT)) for p in (package / "webapp").glob("*.py")),
+        *(str(p.relative_to(ROOT)) for p in (package / "webapp" / "static").iterdir()),
+    ]
     # BentoML adds the effective bentofile it built from.
     assert packed == sorted([*code, "bentofile.yaml"])
 

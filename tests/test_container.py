@@ -21,6 +21,7 @@ import pytest
 from credit_risk.features import encode_columns
 from credit_risk.model_store import load_from_store
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, Decision
+from credit_risk.webapp import PAGE_PATH
 
 from .conftest import ContainerImage, announce, docker, start_container
 
@@ -100,6 +101,18 @@ def test_container_is_ready_classifies_and_drains_on_docker_stop(
         assert decision.model_tag == str(packed.tag)
         assert decision.default_probability == pytest.approx(probability, abs=1e-6)
         assert decision.status == status
+
+        # The loan officer's page came along in the image (tests/test_webapp.py drives it).
+        page = httpx.get(f"{server.url}{PAGE_PATH}/", timeout=30)
+        script = httpx.get(f"{server.url}{PAGE_PATH}/app.js", timeout=30)
+        announce(
+            request.config,
+            f"GET {PAGE_PATH}/: {page.status_code}, {len(page.content)} bytes; "
+            f"app.js: {script.status_code}, {len(script.content)} bytes",
+        )
+        assert page.status_code == script.status_code == 200
+        assert "<title>Credit decisions</title>" in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
 
         batch = {"applications": [COURSE_EXAMPLE] * MAX_BATCH_SIZE}
         with ThreadPoolExecutor(IN_FLIGHT) as pool, httpx.Client(timeout=60) as http:
