@@ -21,6 +21,7 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -118,9 +119,9 @@ class NumericBins:
         middle = [f"{_number(a)} to {_number(b)}" for a, b in itertools.pairwise(inner)]
         return (f"< {_number(inner[0])}", *middle, f"≥ {_number(inner[-1])}", MISSING_LABEL)
 
-    @property
-    def _inner(self) -> list[float]:
-        return list(self.edges[1:-1])
+    @cached_property
+    def _inner(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.edges[1:-1])
 
     def index(self, value: float | None) -> int:
         """The bin of one value (``None`` or NaN: the missing bin)."""
@@ -132,7 +133,7 @@ class NumericBins:
     def indices(self, values: npt.ArrayLike) -> npt.NDArray[np.intp]:
         """The bins of many values, vectorised."""
         column = np.asarray(values, dtype=np.float64)
-        found = np.searchsorted(np.asarray(self._inner), column, side="right")
+        found = np.searchsorted(self._inner, column, side="right")
         return np.where(np.isnan(column), len(self.shares) - 1, found)
 
 
@@ -155,17 +156,13 @@ class CategoricalBins:
         """The labels, then the bin of unknown ones."""
         return (*self.categories, OTHER_LABEL)
 
-    @property
+    @cached_property
     def _positions(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.categories)}
 
-    def index(self, value: str | None) -> int:
-        """The bin of one label."""
-        return (
-            self._positions.get(value, len(self.categories))
-            if value is not None
-            else len(self.categories)
-        )
+    def index(self, value: Any) -> int:
+        """The bin of one label (anything not in the vocabulary: the last bin)."""
+        return self._positions.get(value, len(self.categories))
 
     def indices(self, values: Sequence[Any]) -> npt.NDArray[np.intp]:
         """The bins of many labels."""
