@@ -137,9 +137,11 @@ def test_no_gauges_when_the_window_is_zero(tmp_root: Path, trained_model: str) -
     server = start_server(tmp_root, "embedded", extra_env={"CREDIT_RISK_DRIFT_WINDOW": "0"})
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            _classify(client, [dict(COURSE_EXAMPLE)] * 100)
+            # A full default window (1,000) in one request, hence on one worker.
+            _classify(client, [dict(COURSE_EXAMPLE)] * 1000)
             gauges = _gauges(client)
     finally:
         server.stop()
     assert not {name for name in gauges if name in APPLICATION_FIELDS}, gauges
     assert gauges.get("credit_score_psi", 0.0) == 0.0
+    assert gauges.get("credit_drift_window_decisions", 0.0) == 0.0
