@@ -2,6 +2,7 @@
 
 Web UI:    locust -f locustfile.py -H http://localhost:3000
 Headless:  locust -f locustfile.py -H http://127.0.0.1:3000 --headless -u 32 -r 8 -t 60s
+Drifted:   ... --shift older-larger   (or undeclared-income; see credit_risk.generator.SHIFTS)
 
 Traffic is realistic: applications are drawn from the served model's training
 reference (``POST /model``) through ``credit_risk.generator``, pre-serialised so
@@ -25,7 +26,7 @@ import gevent.lock
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 
-from credit_risk.generator import INVALID_CASES, ApplicationGenerator, spoil
+from credit_risk.generator import INVALID_CASES, SHIFTS, ApplicationGenerator, spoil
 
 logger = logging.getLogger("credit_risk.locust")
 
@@ -40,6 +41,12 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--batch-size", type=int, default=100, help="applications per batch")
     group.add_argument(
         "--invalid-share", type=float, default=0.02, help="share of invalid applications"
+    )
+    group.add_argument(
+        "--shift",
+        choices=list(SHIFTS),
+        default="none",
+        help="send a shifted population, to see the drift gauges and report move",
     )
     group.add_argument("--slo-p99-ms", type=float, default=500.0, help="p99 bound, all requests")
     group.add_argument("--slo-max-error-ratio", type=float, default=0.0, help="failure bound")
@@ -57,7 +64,7 @@ class _Traffic:
         self.invalid: list[bytes] = []
         self.batches: list[bytes] = []
 
-    def ensure(self, user: FastHttpUser, batch_size: int) -> None:
+    def ensure(self, user: FastHttpUser, batch_size: int, shift: str = "none") -> None:
         """Fetch the reference and draw the pools, once."""
         with self._lock:
             if self.valid:
@@ -67,9 +74,9 @@ class _Traffic:
                     response.failure(f"no model card: {response.text[:200]}")
                     raise RuntimeError("cannot read the served model's reference")
                 reference = response.js["reference"]
-            applications = ApplicationGenerator(reference, seed=random.randrange(2**32)).draw(
-                POOL_SIZE
-            )
+            applications = ApplicationGenerator(
+                reference, seed=random.randrange(2**32), shift=SHIFTS[shift]
+            ).draw(POOL_SIZE)
             cases = list(INVALID_CASES)
             self.valid = [json.dumps(a).encode() for a in applications]
             self.invalid = [
@@ -80,7 +87,11 @@ class _Traffic:
                 json.dumps({"applications": applications[i : i + batch_size]}).encode()
                 for i in range(0, 50 * batch_size, batch_size)
             ]
-            logger.info("Drew %d applications from the served reference", len(applications))
+            logger.info(
+                "Drew %d applications from the served reference (shift: %s)",
+                len(applications),
+                shift,
+            )
 
 
 traffic = _Traffic()
@@ -96,7 +107,9 @@ class LoanApplicant(FastHttpUser):
         if options and options.api_key:
             self.headers["Authorization"] = f"Bearer {options.api_key}"
         self.client.headers = self.headers  # FastHttpSession default headers
-        traffic.ensure(self, options.batch_size if options else 100)
+        traffic.ensure(
+            self, options.batch_size if options else 100, options.shift if options else "none"
+        )
 
     @task
     def apply(self) -> None:

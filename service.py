@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from credit_risk import observability
 from credit_risk.decisions import DecisionMaker
+from credit_risk.drift import live as live_drift
 from credit_risk.features import encode_application, encode_applications
 from credit_risk.http_guards import RequestGuard, quiet_client_error_logs
 from credit_risk.model_store import load_from_store
@@ -170,6 +171,7 @@ class CreditRiskClassifier:
             self._explain_here = self.runner.explain
         self._decision_maker: DecisionMaker | None = None
         self._card: ModelCard | None = None
+        self._drift: live_drift.DriftMonitor = live_drift.DISABLED
 
     async def _explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         if settings.topology == "remote":
@@ -201,6 +203,9 @@ class CreditRiskClassifier:
                 policy=DecisionPolicy.model_validate(card.policy),
                 training_ranges=card.training_ranges,
             )
+            self._drift = live_drift.RollingDrift.from_reference(
+                card.reference, settings.drift_window
+            )
         return self._decision_maker
 
     async def _decide(
@@ -217,6 +222,7 @@ class CreditRiskClassifier:
         ]
         for decision in decisions:
             observability.count(decision)
+        self._drift.observe(applications, decisions)
         if settings.monitoring:
             latency_ms = (time.perf_counter() - started) * 1000
             observability.record(applications, decisions, latency_ms)

@@ -3,6 +3,9 @@
 Used by the load tests: the reference (bins per field, shares per label) is the
 one stored with the model and served by ``POST /model``, so the traffic looks
 like the data the model learned from. Fields are drawn independently.
+
+A ``Shift`` changes the population on purpose (older applicants asking for more,
+or many undeclared incomes), so that drift monitoring can be shown to react.
 """
 
 from __future__ import annotations
@@ -12,21 +15,72 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
+from credit_risk.schema import MAX_MONEY
 from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES, NUMERIC_FIELDS
 
 _INTEGER_FIELDS: Final = ("seniority", "time", "age")
 _NULLABLE_FIELDS: Final = ("income", "assets", "debt")
+_MAX_AGE: Final = 100
 
 Application = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A change of population applied to every drawn application."""
+
+    older_by_years: int = 0
+    """Added to the age (capped at 100)."""
+    amount_factor: float = 1.0
+    """Multiplies the requested amount."""
+    undeclared_income_share: float = 0.0
+    """Share of applications whose income becomes 0 (not declared)."""
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The application fields this shift moves."""
+        moved = {
+            "age": self.older_by_years != 0,
+            "amount": self.amount_factor != 1.0,
+            "income": self.undeclared_income_share > 0,
+        }
+        return tuple(name for name in APPLICATION_FIELDS if moved.get(name))
+
+    def apply(self, applications: list[Application], rng: np.random.Generator) -> list[Application]:
+        """The applications as this shifted population would send them (new dicts)."""
+        if not self.fields:
+            return applications
+        undeclared = rng.random(len(applications)) < self.undeclared_income_share
+        return [
+            {
+                **application,
+                "age": min(application["age"] + self.older_by_years, _MAX_AGE),
+                "amount": min(round(application["amount"] * self.amount_factor, 2), MAX_MONEY),
+                **({"income": 0.0} if zero else {}),
+            }
+            for application, zero in zip(applications, undeclared, strict=True)
+        ]
+
+
+SHIFTS: Final[dict[str, Shift]] = {
+    "none": Shift(),
+    "older-larger": Shift(older_by_years=12, amount_factor=1.6),
+    "undeclared-income": Shift(undeclared_income_share=0.4),
+}
+"""Named shifts, as ``locust --shift NAME`` offers them."""
 
 
 class ApplicationGenerator:
     """Draws valid application bodies from a reference distribution."""
 
-    def __init__(self, reference: Mapping[str, Any], seed: int = 0) -> None:
+    def __init__(
+        self, reference: Mapping[str, Any], seed: int = 0, shift: Shift = SHIFTS["none"]
+    ) -> None:
         self._reference = reference
         self._rng = np.random.default_rng(seed)
+        self._shift = shift
 
     def draw(self, count: int) -> list[Application]:
         """``count`` applications, vectorised: about a microsecond each."""
@@ -37,7 +91,8 @@ class ApplicationGenerator:
             shares = self._reference["categorical"][name]
             weights = np.array([shares.get(label, 0.0) for label in labels])
             columns[name] = list(self._rng.choice(labels, size=count, p=weights / weights.sum()))
-        return [{name: columns[name][row] for name in APPLICATION_FIELDS} for row in range(count)]
+        drawn = [{name: columns[name][row] for name in APPLICATION_FIELDS} for row in range(count)]
+        return self._shift.apply(drawn, self._rng)
 
     def _numeric(self, name: str, count: int) -> list[Any]:
         binned = self._reference["numeric"][name]
@@ -46,13 +101,22 @@ class ApplicationGenerator:
         bins = self._rng.choice(len(shares), size=count, p=shares / shares.sum())
         missing = bins == len(shares) - 1
         bins = np.minimum(bins, len(edges) - 2)
-        values = self._rng.uniform(edges[bins], edges[bins + 1])
         if name in _INTEGER_FIELDS:
-            return [int(v) for v in np.rint(values)]
+            return [int(v) for v in self._integers(edges, bins)]
+        values = self._rng.uniform(edges[bins], edges[bins + 1])
         rounded = [round(float(v), 2) for v in values]
         if name in _NULLABLE_FIELDS:
             return [None if m else v for m, v in zip(missing, rounded, strict=True)]
         return rounded
+
+    def _integers(self, edges: npt.NDArray[np.float64], bins: npt.NDArray[np.intp]) -> Any:
+        # Integers inside each bin as numpy.histogram counts them ([low, high),
+        # the last bin closed): rounding uniform draws instead would move values
+        # across the edges and make the drawn traffic itself look drifted.
+        last = bins == len(edges) - 2
+        low = np.ceil(edges[bins])
+        high = np.where(last, np.floor(edges[bins + 1]), np.ceil(edges[bins + 1]) - 1)
+        return self._rng.integers(low, np.maximum(high, low), endpoint=True)
 
 
 @dataclass(frozen=True)

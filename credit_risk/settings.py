@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     xgb_nthread: int = Field(default=1, ge=1, description="XGBoost threads per worker.")
     monitoring: bool = Field(default=True, description="Write a decision record per decision.")
     monitoring_dir: str = Field(default="monitoring", description="Where decision records go.")
+    drift_window: int = Field(
+        default=1000,
+        ge=0,
+        description="Decisions per API worker over which /metrics reports PSI drift; 0: off.",
+    )
     access_log: bool = Field(default=True, description="BentoML's per-request access log.")
     api_key: SecretStr | None = Field(
         default=None,

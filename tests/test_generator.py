@@ -22,9 +22,10 @@ def test_drawn_applications_are_valid_and_look_like_the_data(
     applications = [CreditApplication.model_validate(a) for a in generator.draw(10_000)]
     owners = sum(a.home == "owner" for a in applications) / len(applications)
     assert owners == pytest.approx((course_frame["home"] == "owner").mean(), abs=0.02)
-    # Values are uniform within decile bins, so quantiles match and means only roughly.
+    # Values are uniform within decile bins, so quantiles match to within a bin: the
+    # data's median amount (1,000, a bin edge) and the drawn one share the bin 1,000-1,100.
     amounts = sorted(a.amount for a in applications)
-    assert amounts[len(amounts) // 2] == pytest.approx(course_frame["amount"].median(), rel=0.05)
+    assert amounts[len(amounts) // 2] == pytest.approx(course_frame["amount"].median(), rel=0.1)
     assert any(a.income is None for a in applications)
 
 

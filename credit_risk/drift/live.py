@@ -1,0 +1,205 @@
+"""PSI over a rolling window of a worker's recent decisions, as Prometheus gauges.
+
+Each API worker keeps the bin of every monitored value (13 application fields and
+the default probability) for its last ``window`` decisions in a ring buffer,
+with the count per bin beside it: a decision moves one count per field out (the
+decision it replaces) and one in, whatever the window's size. PSI is recomputed
+from the counts lazily, at most every ``window // 20`` decisions or once a second,
+and only once the window is full (a PSI over a handful of decisions is noise).
+
+Gauges use ``multiprocess_mode="livemax"``: BentoML runs several API workers with
+``PROMETHEUS_MULTIPROC_DIR``, each sees only its own share of the traffic (a
+keep-alive client stays on one worker), and an alert must fire when any worker's
+recent traffic has moved; ``live`` drops a worker's values when it exits, so a
+restarted worker's last window does not linger. The unlabelled
+``credit_score_psi`` reads 0 until some worker's window is full; the per-field
+series appear only then.
+
+Called from the event loop only (the service's endpoints are async): no lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import numpy as np
+from prometheus_client import Gauge
+
+from credit_risk.drift.psi import EPSILON, SCORE_FIELD, ReferenceBins
+
+SMALL_BATCH: Final = 8
+"""Up to this many decisions, bins are found in plain Python (a few µs); more, with numpy."""
+REFRESH_SECONDS: Final = 1.0
+REFRESH_FRACTION: Final = 20
+"""PSI is recomputed after ``window // REFRESH_FRACTION`` new decisions at the latest."""
+
+feature_psi = Gauge(
+    name="credit_feature_psi",
+    documentation="PSI of an application field over the recent decisions of the worst worker.",
+    labelnames=["field"],
+    multiprocess_mode="livemax",
+)
+score_psi = Gauge(
+    name="credit_score_psi",
+    documentation="PSI of the default probability over the recent decisions of the worst worker.",
+    multiprocess_mode="livemax",
+)
+window_decisions = Gauge(
+    name="credit_drift_window_decisions",
+    documentation="Decisions in the fullest worker's drift window.",
+    multiprocess_mode="livemax",
+)
+
+
+class Scored(Protocol):
+    """What the window needs of a decision."""
+
+    @property
+    def default_probability(self) -> float:
+        """The model's default probability."""
+        ...
+
+
+class DriftMonitor(Protocol):
+    """Something that watches decisions; the service holds one."""
+
+    def observe(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> None:
+        """Take note of decided applications."""
+        ...
+
+
+class Disabled:
+    """The monitor while drift monitoring is off, or before the model's reference is known."""
+
+    def observe(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> None:
+        """Nothing to do."""
+
+
+DISABLED: Final = Disabled()
+
+
+class RollingDrift:
+    """Bin counts of the last ``window`` decisions and their PSI against the reference."""
+
+    def __init__(
+        self,
+        bins: ReferenceBins,
+        window: int,
+        *,
+        refresh_every: int | None = None,
+        refresh_seconds: float = REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        publish: bool = True,
+    ) -> None:
+        if window < 1:
+            raise ValueError("the window must hold at least one decision")
+        self.bins = bins
+        self.window = window
+        sizes = np.asarray(bins.sizes)
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        expected = np.maximum(np.concatenate([b.shares for b in bins.fields]), EPSILON)
+        self._expected = expected
+        self._log_expected = np.log(expected)
+        # Per application field: attribute name, scalar bin finder, offset of its bins.
+        self._finders = [
+            (b.name, b.index, int(offset))
+            for b, offset in zip(bins.fields[:-1], self._offsets[:-1], strict=True)
+        ]
+        self._score_bins = bins.fields[-1]
+        self._score_offset = int(self._offsets[-1])
+        self._ring: list[list[int] | None] = [None] * window
+        self._counts = [0] * int(sizes.sum())
+        self._filled = 0
+        self._next = 0
+        self._refresh_every = refresh_every or max(1, window // REFRESH_FRACTION)
+        self._refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._since_refresh = 0
+        self._refreshed_at = clock()
+        self._publish = publish
+        self._gauges: dict[str, Any] = {}
+
+    @classmethod
+    def from_reference(cls, reference: Mapping[str, Any], window: int) -> DriftMonitor:
+        """A monitor over ``window`` decisions, or ``DISABLED`` when ``window`` is 0."""
+        if window == 0:
+            return DISABLED
+        return cls(ReferenceBins.from_reference(reference), window)
+
+    @property
+    def filled(self) -> int:
+        """Decisions in the window (``window`` once it is full)."""
+        return self._filled
+
+    def observe(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> None:
+        """Count decided applications (CreditApplication objects) into the window."""
+        if len(decisions) > self.window:
+            applications, decisions = applications[-self.window :], decisions[-self.window :]
+        counts, ring = self._counts, self._ring
+        # Plain Python lists: per decision, 14 counts out and 14 in cost well under a
+        # microsecond, where numpy's per-call overhead would cost several.
+        for row in self._rows(applications, decisions):
+            replaced = ring[self._next]
+            if replaced is not None:
+                for index in replaced:
+                    counts[index] -= 1
+            for index in row:
+                counts[index] += 1
+            ring[self._next] = row
+            self._next = (self._next + 1) % self.window
+        self._filled = min(self._filled + len(decisions), self.window)
+        self._since_refresh += len(decisions)
+        if self._since_refresh >= self._refresh_every or (
+            self._clock() - self._refreshed_at >= self._refresh_seconds
+        ):
+            self._refresh()
+
+    def _rows(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> list[list[int]]:
+        """Flat bin index of every monitored value, one row per decision."""
+        if len(decisions) <= SMALL_BATCH:
+            score_index, score_offset = self._score_bins.index, self._score_offset
+            return [
+                [
+                    *(
+                        offset + index(getattr(application, name))
+                        for name, index, offset in self._finders
+                    ),
+                    score_offset + score_index(decision.default_probability),
+                ]
+                for application, decision in zip(applications, decisions, strict=True)
+            ]
+        columns = [
+            bins.indices([getattr(application, bins.name) for application in applications])
+            for bins in self.bins.fields[:-1]
+        ]
+        columns.append(self._score_bins.indices([d.default_probability for d in decisions]))
+        rows: list[list[int]] = (np.stack(columns, axis=1) + self._offsets).tolist()
+        return rows
+
+    def psi(self) -> dict[str, float]:
+        """PSI per monitored field (the default probability last) over the window now."""
+        if self._filled == 0:
+            return {}
+        actual = np.maximum(np.asarray(self._counts) / self._filled, EPSILON)
+        terms = (actual - self._expected) * (np.log(actual) - self._log_expected)
+        values = np.add.reduceat(terms, self._offsets)
+        return dict(zip(self.bins.names, values.tolist(), strict=True))
+
+    def _refresh(self) -> None:
+        self._since_refresh = 0
+        self._refreshed_at = self._clock()
+        if not self._publish:
+            return
+        window_decisions.set(self._filled)
+        if self._filled < self.window:
+            return
+        for name, value in self.psi().items():
+            if name == SCORE_FIELD:
+                score_psi.set(value)
+                continue
+            gauge = self._gauges.get(name)
+            if gauge is None:
+                gauge = self._gauges[name] = feature_psi.labels(field=name)
+            gauge.set(value)
