@@ -57,10 +57,5 @@ async def classify(application: CreditApplication) -> Decision:
 async def classify_batch(batch: ApplicationBatch) -> BatchDecisions:
     """Decide a batch of applications, in order."""
     features = encode_applications(batch.applications)
-    scored = served.explain(features).tolist()
-    return BatchDecisions(
-        decisions=[
-            decider.decide(row, result[0], result[1:])
-            for row, result in zip(features.tolist(), scored, strict=True)
-        ]
-    )
+    scored = served.explain(features)
+    return BatchDecisions(decisions=decider.decide_all(features, scored))

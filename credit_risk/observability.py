@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -34,6 +35,18 @@ def count(decision: Decision) -> None:
     """Update the decision metrics."""
     decisions_total.labels(status=decision.status).inc()
     default_probability.observe(decision.default_probability)
+
+
+def count_all(decisions: Sequence[Decision]) -> None:
+    """Update the decision metrics for every decision of a request.
+
+    The counter moves once per status rather than once per decision: under
+    ``bentoml serve`` every increment is a locked write to a shared file.
+    """
+    for status, number in collections.Counter(d.status for d in decisions).items():
+        decisions_total.labels(status=status).inc(number)
+    for decision in decisions:
+        default_probability.observe(decision.default_probability)
 
 
 def record(
