@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -41,12 +40,14 @@ def count_all(decisions: Sequence[Decision]) -> None:
     """Update the decision metrics for every decision of a request.
 
     The counter moves once per status rather than once per decision: under
-    ``bentoml serve`` every increment is a locked write to a shared file.
+    ``bentoml serve`` every move is a locked write to a shared file.
     """
-    for status, number in collections.Counter(d.status for d in decisions).items():
-        decisions_total.labels(status=status).inc(number)
+    per_status: dict[str, int] = {}
     for decision in decisions:
+        per_status[decision.status] = per_status.get(decision.status, 0) + 1
         default_probability.observe(decision.default_probability)
+    for status, number in per_status.items():
+        decisions_total.labels(status=status).inc(number)
 
 
 def record(
