@@ -131,6 +131,11 @@ class CompiledExplainer:
     def explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Per row: the probability, then the contributions mapped to the outputs (log-odds)."""
         features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            # A wrong width would shift the widened columns: refused, as XGBoost does.
+            raise ValueError(
+                f"expected rows of {self.n_features} features, got an array of {features.shape}"
+            )
         if len(features) <= BLOCK_ROWS:
             return self._explain_block(features)
         # Blocks keep the looked-up table rows (1.3 kB per input row) in cache:

@@ -151,6 +151,14 @@ def test_a_single_row_and_odd_dtypes(
         assert_agrees_with_xgboost(compiled, served.booster, np.asarray(rows))
 
 
+def test_rows_of_another_width_are_refused(
+    compiled: explainer.CompiledExplainer, data_rows: npt.NDArray[np.float32]
+) -> None:
+    for rows in (data_rows[:2, :-1], np.hstack([data_rows[:2], data_rows[:2]]), data_rows[0]):
+        with pytest.raises(ValueError, match="expected rows of 38 features"):
+            compiled.explain(rows)
+
+
 def _small_booster(seed: int, **params: object) -> tuple[xgb.Booster, npt.NDArray[np.float32]]:
     """A few trees on noisy data with a third of the values missing, and that data."""
     rng = np.random.default_rng(seed)
