@@ -3,8 +3,9 @@
 Times each step the classifier runs for ``/classify`` (one application) and
 ``/classify_batch`` (1,000), outside any server: the two ASGI middlewares
 (``RequestGuard``, ``OpenAPIDocument``) around an app that does nothing, the
-encoding, ``ServedModel.explain``, the decisions (``decide_all``), the
-metrics (``observability.count_all``) and the JSON response. Decision records
+parsing of the body into the API's pydantic input (BentoML's step, timed here for
+scale), the encoding, ``ServedModel.explain``, the decisions (``decide_all``),
+the metrics (``observability.count_all``) and the JSON response. Decision records
 are not timed here (their writer is its own concern). Output, a Markdown table::
 
     | step | one application µs | batch of 1,000 µs per application |
@@ -126,8 +127,14 @@ def main() -> None:
     one_decisions = decider.decide_all(one_features, one_scored)
     batch_decisions = decider.decide_all(batch_features, batch_scored)
 
+    batch_body = batch.model_dump_json().encode()
     steps: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
         ("both middlewares (x100)", middleware_step(one_body), lambda: None),
+        (
+            "parse the body (pydantic, BentoML's step)",
+            lambda: CreditApplication.model_validate_json(one_body),
+            lambda: ApplicationBatch.model_validate_json(batch_body),
+        ),
         (
             "encode",
             lambda: np.asarray([encode_application(one)], dtype=np.float32),
