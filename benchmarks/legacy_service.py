@@ -15,7 +15,6 @@ import bentoml
 import numpy as np
 from bentoml.io import JSON
 
-from credit_risk import scoring
 from credit_risk.decisions import DecisionMaker
 from credit_risk.features import encode_application
 from credit_risk.model_store import MODEL_NAME, load_from_store
@@ -36,12 +35,13 @@ class CreditRiskRunnable(bentoml.legacy.Runnable):
     @bentoml.legacy.Runnable.method(batchable=True, batch_dim=0)
     def explain(self, features: np.ndarray) -> np.ndarray:
         """Probabilities and field contributions, as the service's runner computes them."""
-        return scoring.explain(self.served.booster, features, self.served.nthread)
+        return self.served.explain(features)
 
 
 runner = bentoml.legacy.Runner(CreditRiskRunnable, name="credit_risk_runner", models=[stored])
 svc = bentoml.legacy.Service("credit_risk_course", runners=[runner])
-served = load_from_store(stored, nthread=1)
+# Here only for the policy and ranges: the runner explains.
+served = load_from_store(stored, nthread=1, compile_explainer=False)
 decider = DecisionMaker(served.tag, served.policy, served.training_ranges)
 
 

@@ -91,7 +91,10 @@ class RequestGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse what fails a check; pass the rest on with its body already read."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self._key_digest is None and scope["method"] not in BODY_METHODS
+        ):
+            # Nothing to check: no key to ask for, no body to bound.
             await self.app(scope, receive, send)
             return
         refusal = self._check_headers(scope, _headers(scope))
@@ -135,7 +138,7 @@ class RequestGuard:
             # We stopped reading mid-stream, so the rest of the body is still
             # on the wire: close the connection rather than drain it.
             return Refusal(413, self._too_large(), ((b"connection", b"close"),))
-        if path in self.needs_body and not body.strip():
+        if path in self.needs_body and (not body or body.isspace()):
             return Refusal(400, "The request body is empty; send the application as JSON.")
         return None
 
@@ -201,10 +204,19 @@ _CHALLENGE_INVALID: Final = (
 )
 
 
+_CHECKED_HEADERS: Final = frozenset(
+    {b"authorization", b"x-api-key", b"content-type", b"content-length"}
+)
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     # Header names arrive lower-cased; latin-1 maps every byte, so no header
-    # can make the decoding fail.
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    # can make the decoding fail. Only the headers checked are decoded.
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _CHECKED_HEADERS
+    }
 
 
 def _presented_keys(headers: dict[str, str]) -> list[str]:

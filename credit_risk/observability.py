@@ -36,6 +36,20 @@ def count(decision: Decision) -> None:
     default_probability.observe(decision.default_probability)
 
 
+def count_all(decisions: Sequence[Decision]) -> None:
+    """Update the decision metrics for every decision of a request.
+
+    The counter moves once per status rather than once per decision: under
+    ``bentoml serve`` every move is a locked write to a shared file.
+    """
+    per_status: dict[str, int] = {}
+    for decision in decisions:
+        per_status[decision.status] = per_status.get(decision.status, 0) + 1
+        default_probability.observe(decision.default_probability)
+    for status, number in per_status.items():
+        decisions_total.labels(status=status).inc(number)
+
+
 def record(
     applications: Sequence[CreditApplication], decisions: Sequence[Decision], latency_ms: float
 ) -> None:

@@ -7,6 +7,7 @@ decides by the policy saved at training time, never by literals of its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -39,8 +40,17 @@ class Scorecard(BaseModel):
 
     def points(self, default_probability: float) -> int:
         """Scorecard points for a default probability, rounded to whole points."""
-        probability = min(max(default_probability, 1e-9), 1 - 1e-9)
-        return round(self.offset - self.factor * math.log(probability / (1 - probability)))
+        (points,) = self.points_all([default_probability])
+        return points
+
+    def points_all(self, default_probabilities: Iterable[float]) -> list[int]:
+        """``points`` of each probability, with the scorecard's constants computed once."""
+        offset, factor = self.offset, self.factor
+        points = []
+        for default_probability in default_probabilities:
+            probability = min(max(default_probability, 1e-9), 1 - 1e-9)
+            points.append(round(offset - factor * math.log(probability / (1 - probability))))
+        return points
 
 
 class DecisionPolicy(BaseModel):

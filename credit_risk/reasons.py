@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +51,13 @@ def field_contributions(feature_contributions: npt.NDArray[np.float32]) -> npt.N
     return feature_contributions @ FIELD_WEIGHTS
 
 
-def principal_reasons(contributions: npt.NDArray[np.float32] | list[float]) -> list[Reason]:
-    """Up to four fields that pushed this application furthest towards default."""
+def principal_reason_fields(contributions: Sequence[float]) -> list[dict[str, Any]]:
+    """Up to four fields that pushed this application furthest towards default,
+    largest contribution first, each as the fields of a ``Reason``.
+
+    Sorted in Python: for 13 fields that is as fast as numpy's sorts for a
+    batch of 1,000 rows, and faster for one (measured).
+    """
     ranked = sorted(zip(contributions, APPLICATION_FIELDS, strict=True), reverse=True)
     reasons = []
     for contribution, field in ranked[:MAX_REASONS]:
@@ -59,6 +65,11 @@ def principal_reasons(contributions: npt.NDArray[np.float32] | list[float]) -> l
             break
         code, text = REASON_CODES[field]
         reasons.append(
-            Reason(code=code, field=field, text=text, contribution=round(float(contribution), 4))
+            {"code": code, "field": field, "text": text, "contribution": round(contribution, 4)}
         )
     return reasons
+
+
+def principal_reasons(contributions: npt.NDArray[np.float32] | list[float]) -> list[Reason]:
+    """Up to four fields that pushed this application furthest towards default."""
+    return [Reason(**reason) for reason in principal_reason_fields(list(map(float, contributions)))]

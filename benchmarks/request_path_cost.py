@@ -1,0 +1,180 @@
+"""What our own code costs per request, in process, piece by piece.
+
+Times each step the classifier runs for ``/classify`` (one application) and
+``/classify_batch`` (1,000), outside any server: the two ASGI middlewares
+(``RequestGuard``, ``OpenAPIDocument``) around an app that does nothing, the
+parsing of the body into the API's pydantic input (BentoML's step, timed here for
+scale), the encoding, ``ServedModel.explain``, the decisions (``decide_all``),
+the metrics (``observability.count_all``) and the JSON response. Decision records
+are not timed here (their writer is its own concern). Output, a Markdown table::
+
+    | step | one application µs | batch of 1,000 µs per application |
+
+Each figure is the median over the rounds, in CPU time of this process (other
+load on the machine inflates it less than wall time). Metrics go to a temporary
+``PROMETHEUS_MULTIPROC_DIR``, and loaded objects are frozen out of the garbage
+collector's reach (``gc.freeze``), both as under ``bentoml serve``.
+
+    python benchmarks/request_path_cost.py            # ~20 s
+    python benchmarks/request_path_cost.py --rounds 5
+
+Needs a trained model in the store (``python train.py``); ``--model-tag`` picks one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
+
+import bentoml
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from credit_risk import observability  # noqa: E402
+from credit_risk.decisions import DecisionMaker  # noqa: E402
+from credit_risk.features import encode_application, encode_applications  # noqa: E402
+from credit_risk.generator import ApplicationGenerator  # noqa: E402
+from credit_risk.http_guards import RequestGuard  # noqa: E402
+from credit_risk.model_store import MODEL_NAME, load_from_store  # noqa: E402
+from credit_risk.openapi_doc import OpenAPIDocument  # noqa: E402
+from credit_risk.schema import ApplicationBatch, BatchDecisions, CreditApplication  # noqa: E402
+
+BATCH = 1000
+
+
+def median_us(step: Callable[[], Any], repeat: int, rounds: int) -> float:
+    """Median over ``rounds`` of the mean microseconds of ``step``, run ``repeat`` times."""
+    samples = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(repeat):
+            step()
+        samples.append((time.process_time() - started) / repeat * 1e6)
+    return statistics.median(samples)
+
+
+def middleware_step(body: bytes) -> Callable[[], None]:
+    """One POST /classify through both middlewares, to an app that answers nothing."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+    stack = OpenAPIDocument(
+        RequestGuard(app, max_body_bytes=1 << 20, needs_body=("/classify",)),
+        max_body_bytes=1 << 20,
+        api_key_required=False,
+    )
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/classify",
+        "headers": [
+            (b"host", b"127.0.0.1:3000"),
+            (b"user-agent", b"wrk"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    message = {"type": "http.request", "body": body, "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return message
+
+    async def send(message: Any) -> None:
+        return None
+
+    loop = asyncio.new_event_loop()
+
+    async def many(count: int) -> None:
+        for _ in range(count):
+            await stack(scope, receive, send)
+
+    return lambda: loop.run_until_complete(many(100))
+
+
+def main() -> None:
+    """Time every step and print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--model-tag", default=f"{MODEL_NAME}:latest")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    served = load_from_store(bentoml.models.get(args.model_tag), nthread=1)
+    decider = DecisionMaker(served.tag, served.policy, served.training_ranges)
+    drawn = ApplicationGenerator(served.metadata["reference"], seed=0).draw(BATCH)
+    batch = ApplicationBatch.model_validate({"applications": drawn})
+    one = batch.applications[0]
+    one_body = CreditApplication.model_dump_json(one).encode()
+    one_features = np.asarray([encode_application(one)], dtype=np.float32)
+    batch_features = encode_applications(batch.applications)
+    one_scored = served.explain(one_features)
+    batch_scored = served.explain(batch_features)
+    one_decisions = decider.decide_all(one_features, one_scored)
+    batch_decisions = decider.decide_all(batch_features, batch_scored)
+
+    batch_body = batch.model_dump_json().encode()
+    steps: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+        ("both middlewares (x100)", middleware_step(one_body), lambda: None),
+        (
+            "parse the body (pydantic, BentoML's step)",
+            lambda: CreditApplication.model_validate_json(one_body),
+            lambda: ApplicationBatch.model_validate_json(batch_body),
+        ),
+        (
+            "encode",
+            lambda: np.asarray([encode_application(one)], dtype=np.float32),
+            lambda: encode_applications(batch.applications),
+        ),
+        (
+            "explain",
+            lambda: served.explain(one_features),
+            lambda: served.explain(batch_features),
+        ),
+        (
+            "decisions",
+            lambda: decider.decide_all(one_features, one_scored),
+            lambda: decider.decide_all(batch_features, batch_scored),
+        ),
+        (
+            "metrics",
+            lambda: observability.count_all(one_decisions),
+            lambda: observability.count_all(batch_decisions),
+        ),
+        (
+            "JSON response",
+            one_decisions[0].model_dump_json,
+            lambda: BatchDecisions(decisions=batch_decisions).model_dump_json(),
+        ),
+    ]
+    # As the service's workers do after loading: the collector never walks what was loaded.
+    gc.collect()
+    gc.freeze()
+    print(f"\nOur code per request, in process ({served.tag}, {args.rounds} rounds)\n")
+    print(f"| step | one application µs | batch of {BATCH:,} µs per application |")
+    print("|---|---:|---:|")
+    for name, single, batched in steps:
+        single_us = median_us(single, 200, args.rounds)
+        if name.endswith("(x100)"):
+            print(f"| {name.removesuffix(' (x100)')} | {single_us / 100:.1f} | |")
+            continue
+        batched_us = median_us(batched, 3, args.rounds) / BATCH
+        print(f"| {name} | {single_us:.1f} | {batched_us:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
