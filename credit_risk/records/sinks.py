@@ -101,8 +101,6 @@ class DirectorySink:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
         try:
             _write_all(fd, b"\n" * PROBE_BYTES)
-            if self.fsync:
-                os.fsync(fd)
         finally:
             os.close(fd)
             os.unlink(probe)

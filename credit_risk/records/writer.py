@@ -11,8 +11,10 @@ process (of the machine, with ``fsync``). A batch is one group: written
 whole, or refused whole.
 
 While records cannot be written, every group is still attempted (the next
-write is the re-probe) and, with no traffic, the thread probes the
-destination every ``PROBE_INTERVAL_S``, so the writer recovers by itself.
+write is the re-probe); whenever the thread is idle for ``PROBE_INTERVAL_S``
+it probes the destination (a one-page file written and deleted), so the
+writer notices a full or replaced directory without traffic, and recovers
+by itself once the cause is gone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import errno
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES, DirectorySink, Sink,
 logger = logging.getLogger("credit_risk.records")
 
 PROBE_INTERVAL_S: Final = 1.0
-"""How often an idle writer whose records cannot be written checks whether they can again."""
+"""How long the writer may be idle before it checks whether records can be written."""
 
 SUSPENDED: Final = "Decisions are suspended: the audit trail cannot be written"
 
@@ -164,19 +167,25 @@ class RecordWriter:
             raise RecordsUnavailable(error.strerror or str(error))
 
     def _run(self) -> None:
+        last_outcome = time.monotonic()
         while True:
             with self._wake:
                 if not self._pending and not self._closed:
-                    self._wake.wait(None if self.health.writable else PROBE_INTERVAL_S)
+                    self._wake.wait(PROBE_INTERVAL_S)
                 groups, self._pending = self._pending, []
                 closing = self._closed
             if groups:
                 self._commit(groups)
+                last_outcome = time.monotonic()
             elif closing:
                 self._close_sink()
                 return
-            elif not self.health.writable:
+            elif time.monotonic() - last_outcome >= PROBE_INTERVAL_S:
+                # Idle: find out whether records could be written, so that /readyz
+                # tells the truth (not ready on a full disk, ready again once freed)
+                # even in a worker that no request has reached.
                 self._probe()
+                last_outcome = time.monotonic()
 
     def _commit(self, groups: list[_Group]) -> None:
         lines = [line for group in groups for line in group.lines]
@@ -190,6 +199,11 @@ class RecordWriter:
             error = OSError(errno.EIO, f"records writer error: {bug!r}")
         if error is None:
             self.health.written(len(lines))
+            if not self.health.writable:
+                # A small group can fit where a larger one did not: only a
+                # probe (a free page) says records are writable again, so that
+                # a nearly full disk does not flap between the two states.
+                self._probe()
         else:
             self.health.failed(error, len(lines))
         for group in groups:
