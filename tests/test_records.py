@@ -477,3 +477,21 @@ def test_sigterm_under_load_drains_with_every_answered_record(
     assert statuses[200] > 100, statuses
     assert not _answered_ids(answers) - on_disk, "answered decisions without a record"
     assert read.skipped == 0  # a drain leaves no torn line
+
+
+def test_stdout_sink_server_writes_every_answered_record_to_standard_output(
+    tmp_root: Path, trained_model: str
+) -> None:
+    server = start_server(tmp_root, "embedded", extra_env={"CREDIT_RISK_RECORDS_SINK": "stdout"})
+    try:
+        answers = asyncio.run(_load(server.url, concurrency=8, total=200))
+    finally:
+        server.stop()
+    assert {a.status for a in answers} == {200}
+    # What a log collector reads: BentoML's own log lines, and our records, whole.
+    printed: Counter[str] = Counter()
+    for line in server.log().splitlines():
+        if line.startswith("{"):
+            printed[json.loads(line)["decision_id"]] += 1
+    assert printed == _answered_ids(answers)
+    assert not server.monitoring_dir.exists()
