@@ -135,6 +135,34 @@ def test_directory_replaced_by_a_file_refuses_then_recovers_by_itself(tmp_path: 
     assert [r["decision_id"] for r in read_records(monitoring).records] == ["before", "after"]
 
 
+def test_full_tmpfs_refuses_whole_groups_and_leaves_only_whole_lines(small_tmpfs: Path) -> None:
+    filler = small_tmpfs / "filler"
+    filler.write_bytes(b"\0" * 200 * 1024)
+    check_directory(small_tmpfs)  # a full disk is a state to report, not a reason to stop
+    written: list[str] = []
+    refused = 0
+    with RecordWriter.to_directory(small_tmpfs) as writer:
+        for i in range(400):
+            group = [f"g{i}-{k}" for k in range(1 + i % 7)]
+            try:
+                writer.write_lines([_line(d, pad=300) for d in group])
+                written.extend(group)
+            except RecordsUnavailable as refusal:
+                assert "No space left on device" in str(refusal)
+                refused += 1
+        assert refused > 100 and not writer.writable
+        filler.unlink()
+        writer.write_lines([_line("after")])
+        deadline = time.monotonic() + 5
+        while not writer.writable and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert writer.writable
+    read = read_records(small_tmpfs)
+    # Refused groups left nothing behind, not even a torn line.
+    assert [r["decision_id"] for r in read.records] == [*written, "after"]
+    assert read.skipped == 0 and _assert_only_last_lines_torn(small_tmpfs) == 0
+
+
 def test_not_required_answers_but_never_writes_into_a_moved_directory(tmp_path: Path) -> None:
     monitoring = tmp_path / "monitoring"
     with RecordWriter.to_directory(monitoring, required=False) as writer:

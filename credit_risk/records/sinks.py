@@ -105,6 +105,13 @@ class DirectorySink:
             os.close(fd)
             os.unlink(probe)
 
+    def check_usable(self) -> None:
+        """The directory exists (``decisions/`` made if missing) and takes a new, empty file."""
+        self._directory_stat()
+        probe = self.directory / f".probe-{os.getpid()}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE))
+        os.unlink(probe)
+
     def close(self) -> None:
         """Close the current file; the next write opens the next one in the sequence."""
         if self._fd is not None:

@@ -85,13 +85,18 @@ class RecordWriter:
         fsync: bool = False,
         rotate_bytes: int = DEFAULT_ROTATE_BYTES,
         required: bool = True,
+        check: bool = True,
     ) -> Self:
         """Records in ``<monitoring_dir>/decisions/``; checks the directory first.
+
+        ``check=False`` skips that (a server's workers: the process that started
+        them checked, and a worker must not crash over what it will report).
 
         Raises:
             RecordsDirectoryError: the directory cannot be made or written.
         """
-        check_directory(monitoring_dir)
+        if check:
+            check_directory(monitoring_dir)
         return cls(
             DirectorySink(monitoring_dir, rotate_bytes=rotate_bytes, fsync=fsync), required=required
         )
@@ -157,7 +162,7 @@ class RecordWriter:
 
     def _submit(self, group: _Group) -> None:
         with self._wake:
-            if self._closed:
+            if self._closed or not self._thread.is_alive():
                 raise RecordsUnavailable("the records writer is closed")
             self._pending.append(group)
             self._wake.notify()
@@ -214,6 +219,9 @@ class RecordWriter:
             self.sink.probe()
         except OSError as error:
             self.health.unwritable(error)
+        except Exception as bug:  # the thread must outlive any bug: callers wait on it
+            logger.exception("Probing the decision records failed")
+            self.health.unwritable(OSError(errno.EIO, f"records probe error: {bug!r}"))
         else:
             self.health.recovered()
 
@@ -240,7 +248,10 @@ def _release_on(loop: asyncio.AbstractEventLoop, future: asyncio.Future[OSError 
 
 
 def check_directory(monitoring_dir: str | Path) -> Path:
-    """Make ``<monitoring_dir>/decisions/`` if needed and prove it writable; returns it.
+    """Make ``<monitoring_dir>/decisions/`` if needed and prove files can be made there.
+
+    A full disk passes: that is a state the running service reports (503, not
+    ready) and recovers from, not a configuration error to stop for.
 
     Raises:
         RecordsDirectoryError: naming the path, the error and the setting to change.
@@ -248,15 +259,13 @@ def check_directory(monitoring_dir: str | Path) -> Path:
     sink = DirectorySink(monitoring_dir, fsync=False)
     try:
         sink.monitoring_dir.mkdir(parents=True, exist_ok=True)
-        sink.probe()
+        sink.check_usable()
     except OSError as error:
         raise RecordsDirectoryError(
             f"Decision records cannot be written to {sink.directory}: "
             f"{error.strerror or error}. Set CREDIT_RISK_MONITORING_DIR to a writable "
             "directory (or CREDIT_RISK_RECORDS_SINK=stdout)."
         ) from error
-    finally:
-        sink.close_quietly()
     return sink.directory
 
 
@@ -270,10 +279,11 @@ def open_writer(
     fsync: bool,
     rotate_bytes: int,
     required: bool,
+    check: bool = True,
 ) -> RecordWriter:
     """The writer that the ``CREDIT_RISK_RECORDS_*`` and ``_MONITORING_DIR`` settings describe."""
     if sink == "stdout":
         return RecordWriter.to_stdout(fsync=fsync, required=required)
     return RecordWriter.to_directory(
-        monitoring_dir, fsync=fsync, rotate_bytes=rotate_bytes, required=required
+        monitoring_dir, fsync=fsync, rotate_bytes=rotate_bytes, required=required, check=check
     )
