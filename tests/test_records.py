@@ -245,6 +245,8 @@ class Answer:
     status: int | str
     body: dict
     retry_after: str | None = None
+    ended: float = 0.0
+    """``time.monotonic()`` when the answer (or the error) came."""
 
 
 BATCH = 5
@@ -268,7 +270,7 @@ async def _load(
             try:
                 response = await http.post(endpoint, json=payload)
             except httpx.HTTPError as error:
-                answers.append(Answer(endpoint, type(error).__name__, {}))
+                answers.append(Answer(endpoint, type(error).__name__, {}, None, time.monotonic()))
                 await asyncio.sleep(0.05)
                 continue
             answers.append(
@@ -277,6 +279,7 @@ async def _load(
                     response.status_code,
                     response.json() if response.content else {},
                     response.headers.get("retry-after"),
+                    time.monotonic(),
                 )
             )
 
@@ -473,7 +476,7 @@ def test_workers_killed_under_load_lose_no_answered_record(
         on_disk = Counter(r["decision_id"] for r in read_records(server.monitoring_dir).records)
         statuses = Counter(a.status for a in answers)
         print(f"\nkilled: {dict(statuses)}, {sum(on_disk.values())} records")  # noqa: T201
-        assert statuses[200] > 100, statuses
+        assert statuses[200] > 20, statuses
         assert not answered - on_disk, "answered decisions without a record"
         _assert_only_last_lines_torn(server.monitoring_dir)
     finally:
@@ -485,10 +488,13 @@ def test_sigterm_under_load_drains_with_every_answered_record(
 ) -> None:
     server = start_server(tmp_root, "embedded")
     answers: list[Answer] = []
+    sigterm_at = 0.0
 
     async def load_and_stop() -> None:
+        nonlocal sigterm_at
         loading = asyncio.create_task(_load(server.url, concurrency=16, seconds=4))
         await asyncio.sleep(2)
+        sigterm_at = time.monotonic()
         os.killpg(server.process.pid, signal.SIGTERM)
         answers.extend(await loading)
 
@@ -502,7 +508,9 @@ def test_sigterm_under_load_drains_with_every_answered_record(
     statuses = Counter(a.status for a in answers)
     print(f"\nSIGTERM: {dict(statuses)}, {sum(on_disk.values())} records")  # noqa: T201
     assert exit_code == 0, server.log()[-3000:]
-    assert statuses[200] > 100, statuses
+    assert statuses[200] > 20, statuses
+    # Drained: requests in flight at the signal were answered after it, records first.
+    assert any(a.status == 200 and a.ended > sigterm_at for a in answers), statuses
     assert not _answered_ids(answers) - on_disk, "answered decisions without a record"
     assert read.skipped == 0  # a drain leaves no torn line
 
