@@ -10,11 +10,13 @@ so a decision can be answered only once its record survives a crash of the
 process (of the machine, with ``fsync``). A batch is one group: written
 whole, or refused whole.
 
-While records cannot be written, every group is still attempted (the next
-write is the re-probe); whenever the thread is idle for ``PROBE_INTERVAL_S``
-it probes the destination (a one-page file written and deleted), so the
-writer notices a full or replaced directory without traffic, and recovers
-by itself once the cause is gone.
+While records cannot be written, every group is still attempted (a group
+that fits is written and answered). The state, which ``/readyz`` reports,
+changes on a failed write, or on a probe (a file as large as the failed group,
+at least a page, written and deleted): every ``PROBE_INTERVAL_S`` while
+suspended, however busy, and after as long idle while writable. So the
+writer notices a full or replaced directory without traffic, recovers by
+itself once the cause is gone, and does not flap on a nearly full disk.
 """
 
 from __future__ import annotations
@@ -31,12 +33,21 @@ from pathlib import Path
 from typing import Final, Literal, Self
 
 from credit_risk.records.health import RecordsHealth
-from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES, DirectorySink, Sink, StdoutSink
+from credit_risk.records.sinks import (
+    DEFAULT_ROTATE_BYTES,
+    PROBE_BYTES,
+    DirectorySink,
+    Sink,
+    StdoutSink,
+)
 
 logger = logging.getLogger("credit_risk.records")
 
 PROBE_INTERVAL_S: Final = 1.0
-"""How long the writer may be idle before it checks whether records can be written."""
+"""How long the writer goes, idle or suspended, before it checks whether records can be written."""
+
+MAX_PROBE_BYTES: Final = 1024 * 1024
+"""A probe after a failed group writes as much as that group, up to this."""
 
 SUSPENDED: Final = "Decisions are suspended: the audit trail cannot be written"
 
@@ -75,6 +86,8 @@ class RecordWriter:
         self._wake = threading.Condition()
         self._closed = False
         self._idle = False  # the thread waits for work: a submit must wake it
+        self._checked_at = time.monotonic()  # last write, failure or probe that told the state
+        self._probe_bytes = PROBE_BYTES
         self._thread = threading.Thread(target=self._run, name="decision-records", daemon=True)
         self._thread.start()
 
@@ -179,7 +192,6 @@ class RecordWriter:
             raise RecordsUnavailable(error.strerror or str(error))
 
     def _run(self) -> None:
-        last_outcome = time.monotonic()
         while True:
             with self._wake:
                 if not self._pending and not self._closed:
@@ -190,22 +202,22 @@ class RecordWriter:
                 closing = self._closed
             if groups:
                 self._commit(groups)
-                last_outcome = time.monotonic()
             elif closing:
                 self._close_sink()
                 return
-            elif time.monotonic() - last_outcome >= PROBE_INTERVAL_S:
-                # Idle: find out whether records could be written, so that /readyz
-                # tells the truth (not ready on a full disk, ready again once freed)
-                # even in a worker that no request has reached.
+            # Idle a while, or suspended a while (however busy): find out whether
+            # records can be written, so that /readyz tells the truth in a worker
+            # no request reaches, and a suspended writer recovers by itself.
+            due = time.monotonic() - self._checked_at >= PROBE_INTERVAL_S
+            if due and (not groups or not self.health.writable):
                 self._probe()
-                last_outcome = time.monotonic()
 
     def _commit(self, groups: list[_Group]) -> None:
         lines = [line for group in groups for line in group.lines]
+        data = b"".join(lines)
         error: OSError | None = None
         try:
-            self.sink.write(b"".join(lines))
+            self.sink.write(data)
         except OSError as failure:
             error = failure
         except Exception as bug:  # every waiter must be released, whatever happened
@@ -213,25 +225,30 @@ class RecordWriter:
             error = OSError(errno.EIO, f"records writer error: {bug!r}")
         if error is None:
             self.health.written(len(lines))
-            if not self.health.writable:
-                # A small group can fit where a larger one did not: only a
-                # probe (a free page) says records are writable again, so that
-                # a nearly full disk does not flap between the two states.
-                self._probe()
+            # While suspended, a group that happened to fit (a small one, where a
+            # larger one did not) is answered but does not end the suspension:
+            # only the probe does, so that a nearly full disk does not flap.
+            if self.health.writable:
+                self._checked_at = time.monotonic()
         else:
             self.health.failed(error, len(lines))
+            self._checked_at = time.monotonic()
+            # Recovery means room for at least what failed (up to a limit).
+            self._probe_bytes = min(max(PROBE_BYTES, len(data)), MAX_PROBE_BYTES)
         for group in groups:
             group.done(error)
 
     def _probe(self) -> None:
+        self._checked_at = time.monotonic()
         try:
-            self.sink.probe()
+            self.sink.probe(self._probe_bytes)
         except OSError as error:
             self.health.unwritable(error)
         except Exception as bug:  # the thread must outlive any bug: callers wait on it
             logger.exception("Probing the decision records failed")
             self.health.unwritable(OSError(errno.EIO, f"records probe error: {bug!r}"))
         else:
+            self._probe_bytes = PROBE_BYTES
             self.health.recovered()
 
     def _close_sink(self) -> None:
