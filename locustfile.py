@@ -76,7 +76,9 @@ class _Traffic:
         with self._lock:
             if self.valid:
                 return
-            with user.rest("POST", "/model", json={}, name="/model") as response:
+            # rest() sends only the headers it is given: the API key must be among them.
+            headers = getattr(user, "headers", None)
+            with user.rest("POST", "/model", json={}, name="/model", headers=headers) as response:
                 if response.js is None or "reference" not in response.js:
                     response.failure(f"no model card: {response.text[:200]}")
                     raise RuntimeError("cannot read the served model's reference")

@@ -8,6 +8,7 @@ assume (uid, port, image name) against the image ``bentoml containerize`` built.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.kubernetes import check_manifests
+from deploy.kubernetes import check_manifests, models_in_records
 from deploy.kubernetes.check_manifests import ServiceFacts, check, render, service_facts
 
 from .conftest import ContainerImage, announce, docker, in_ci
@@ -218,3 +219,35 @@ def test_the_manifests_assumptions_hold_for_the_built_image(
         f"[kubernetes] image {container_image.name}: uid {uid}, exposes {exposed}; "
         f"the production overlay set to its version renders {image} and passes",
     )
+
+
+def _record(model_tag: str, time: str, status: str) -> str:
+    return json.dumps({"decision_id": "x", "time": time, "model_tag": model_tag, "status": status})
+
+
+def test_models_in_records_finds_the_last_good_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two pods' folders on the records volume; the newer model took over at 14:00."""
+    good, bad = "credit_risk_model:good", "credit_risk_model:bad"
+    for pod, lines in {
+        "pod-a": [
+            _record(good, "2026-12-01T13:00:00Z", "APPROVED"),
+            _record(good, "2026-12-01T13:59:00Z", "DECLINED"),
+            _record(bad, "2026-12-01T14:01:00Z", "DECLINED"),
+        ],
+        "pod-b": [_record(good, "2026-12-01T13:30:00Z", "MAYBE"), '{"decision_id": "trunc'],
+    }.items():
+        (tmp_path / pod / "decisions").mkdir(parents=True)
+        (tmp_path / pod / "decisions" / "worker-1.jsonl").write_text("\n".join(lines) + "\n")
+
+    uses, skipped = models_in_records.models_in(models_in_records.record_files(tmp_path))
+    assert [(u.model_tag, u.first, u.last, u.decisions) for u in uses] == [
+        (good, "2026-12-01T13:00:00Z", "2026-12-01T13:59:00Z", 3),
+        (bad, "2026-12-01T14:01:00Z", "2026-12-01T14:01:00Z", 1),
+    ]
+    assert skipped == 1
+    assert models_in_records.main([str(tmp_path / "pod-a")]) == 0
+    assert models_in_records.main([str(tmp_path / "empty")]) == 1
+    out = capsys.readouterr().out
+    assert good in out and "APPROVED 50%" in out
