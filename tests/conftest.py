@@ -58,8 +58,11 @@ def course_frame(shared_csv: Path) -> pd.DataFrame:
     return load_credit_data(shared_csv)
 
 
-def run_train(tmp_root: Path, shared_csv: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``train.py`` for real on the canonical data, in the temporary store."""
+def run_train(
+    tmp_root: Path, shared_csv: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``train.py`` for real on the canonical data, in the temporary store (or the
+    ``BENTOML_HOME`` that ``env`` names)."""
     result = subprocess.run(
         [
             sys.executable,
@@ -75,7 +78,7 @@ def run_train(tmp_root: Path, shared_csv: Path, *args: str) -> subprocess.Comple
         text=True,
         timeout=600,
         check=False,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result

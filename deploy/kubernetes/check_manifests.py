@@ -42,12 +42,14 @@ BENTOML_UID: Final = 1034
 the image names its user, so the pod must give the number (tests/test_kubernetes.py
 checks it against the built image)."""
 
-SLOWEST_DRAIN_S: Final = 3
-"""The longest measured ``docker stop`` of a replica with full batches in flight
-(docs/kubernetes.md): SIGTERM to exit, every request answered."""
+SLOWEST_DRAIN_S: Final = 8
+"""The longest measured ``docker stop`` of a replica, SIGTERM to exit: 1-3 s with 8 full
+batches in flight on a quiet machine (tests/test_container.py), up to 7.3 s on a loaded
+one in tests/test_replicas.py (docs/kubernetes.md)."""
 
 MEASURED_PEAK_MEMORY_MIB: Final = 280
-"""``docker stats`` peak of a container with 2 API workers under load (docs/kubernetes.md)."""
+"""``docker stats`` peak of a container with 2 API workers under load (docs/kubernetes.md);
+one worker measured 166-173 MiB."""
 
 READINESS_PATH: Final = "/readyz"
 LIVENESS_PATH: Final = "/livez"
