@@ -474,6 +474,10 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
     # No failure but in (b), and there only requests in flight at the kill.
     failures = [failure for phase in phases for failure in phase.failures]
     assert all(failure in in_flight_at_kill for failure in failures), failures[:10]
+    # Each replica wrote its decisions' records on its volume, the root being read-only.
+    for index in range(1, REPLICAS + 1):
+        records = rollout.tmp_root / "records" / rollout.container(index)
+        assert any(path.stat().st_size for path in records.rglob("*") if path.is_file()), index
     # Decisions come from the model of the image each phase ends with.
     assert by_name["steady"].model_tags() == {old_tag}
     assert by_name["c: rolling update"].model_tags() <= {old_tag, new_tag}
