@@ -408,6 +408,14 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
     rollback_steps = rollout.operator("replace", "--image", old_image, *rollout.pairs)
     rollback_s = time.monotonic() - rolled
     rollout.begin("after d")
+    status_command = [sys.executable, str(ROLLING_UPDATE), "--socket", str(rollout.socket)]
+    status = subprocess.run(
+        [*status_command, "status", *rollout.pairs],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     time.sleep(SETTLE_S)
     rollout.begin("end")
     time.sleep(3)  # let the last phase's requests finish before locust stops
@@ -485,3 +493,5 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
     assert by_name["after d"].requests and by_name["after d"].model_tags() == {old_tag}
     assert [s["image"] for s in update_steps] == [new_image] * REPLICAS
     assert [s["image"] for s in rollback_steps] == [old_image] * REPLICAS
+    # What an operator reads before the next rollback: the image each replica replaced.
+    assert status.count(f"runs {old_image} (replaced {new_image})") == REPLICAS, status
