@@ -112,6 +112,14 @@ def _api_key_inline(deployment: dict[str, Any]) -> None:
             variable["value"] = "a-key-in-the-manifest-0123456789"
 
 
+def _service_links(deployment: dict[str, Any]) -> None:
+    del deployment["spec"]["template"]["spec"]["enableServiceLinks"]
+
+
+def _no_startup_probe(deployment: dict[str, Any]) -> None:
+    del _container(deployment)["startupProbe"]
+
+
 def _misspelled_field(deployment: dict[str, Any]) -> None:
     probe = _container(deployment)["livenessProbe"]
     probe["httpGett"] = probe.pop("httpGet")
@@ -129,6 +137,8 @@ BROKEN_DEPLOYMENTS: dict[str, tuple[Mutation, str]] = {
     "records on emptyDir": (_records_on_empty_dir, "must be on a PersistentVolumeClaim"),
     "API key inline": (_api_key_inline, "CREDIT_RISK_API_KEY must come from a Secret"),
     "misspelled field": (_misspelled_field, "'httpGett' was unexpected"),
+    "service links": (_service_links, "enableServiceLinks: must be false"),
+    "no startup probe": (_no_startup_probe, "startupProbe: missing"),
 }
 
 
