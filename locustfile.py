@@ -10,6 +10,11 @@ that generation never limits the client. A weighted mix sends single
 applications, batches, and a small share of invalid applications that must be
 answered 400 (an expected 400 is a success, anything else a failure).
 
+Steady rate: ``--rate-per-user R`` paces each user to R requests per second
+(default: as fast as answers come). ``--request-log FILE`` writes one JSON line per
+request (start time, latency, status, error, the model tags of its decisions and the
+replica that answered, if a load balancer says), to study a rollout request by request.
+
 SLO: when the run ends, the error ratio must not exceed ``--slo-max-error-ratio``
 and the p99 of all requests must not exceed ``--slo-p99-ms``; otherwise locust
 exits with code 1.
@@ -20,10 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-from typing import Any
+import re
+from typing import IO, Any
 
 import gevent.lock
-from locust import FastHttpUser, events, task
+from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
 from credit_risk.generator import INVALID_CASES, SHIFTS, ApplicationGenerator, spoil
@@ -32,6 +38,10 @@ logger = logging.getLogger("credit_risk.locust")
 
 POOL_SIZE = 20_000
 """Applications drawn once per process and cycled through."""
+
+MODEL_TAG = re.compile(r'"model_tag":\s*"([^"]+)"')
+REPLICA_HEADER = "X-Credit-Risk-Replica"
+"""Set by deploy/docker/haproxy.cfg to the name of the replica that answered."""
 
 
 @events.init_command_line_parser.add_listener
@@ -53,6 +63,10 @@ def _add_options(parser: Any) -> None:
     group.add_argument(
         "--api-key", default="", env_var="CREDIT_RISK_API_KEY", help="sent as a Bearer token"
     )
+    group.add_argument(
+        "--rate-per-user", type=float, default=0.0, help="requests/s per user (0: no pacing)"
+    )
+    group.add_argument("--request-log", default="", help="JSON lines file, one per request")
 
 
 class _Traffic:
@@ -69,7 +83,9 @@ class _Traffic:
         with self._lock:
             if self.valid:
                 return
-            with user.rest("POST", "/model", json={}, name="/model") as response:
+            # rest() sends only the headers it is given: the API key must be among them.
+            headers = getattr(user, "headers", None)
+            with user.rest("POST", "/model", json={}, name="/model", headers=headers) as response:
                 if response.js is None or "reference" not in response.js:
                     response.failure(f"no model card: {response.text[:200]}")
                     raise RuntimeError("cannot read the served model's reference")
@@ -99,6 +115,12 @@ traffic = _Traffic()
 
 class LoanApplicant(FastHttpUser):
     """A client of the service: mostly single applications, some batches, a few bad ones."""
+
+    def wait_time(self) -> float:
+        """Pace to ``--rate-per-user`` requests per second, or not at all."""
+        options = self.environment.parsed_options
+        rate = options.rate_per_user if options else 0.0
+        return constant_throughput(rate)(self) if rate > 0 else 0.0
 
     def on_start(self) -> None:
         """Authenticate if a key is given, and make sure the traffic pools exist."""
@@ -134,6 +156,44 @@ class LoanApplicant(FastHttpUser):
                     response.failure(f"expected 400, got {response.status_code}")
         else:
             self.client.post("/classify", data=random.choice(traffic.valid), headers=self.headers)
+
+
+_request_log: IO[str] | None = None
+
+
+@events.init.add_listener
+def _open_request_log(environment: Environment, **_: Any) -> None:
+    global _request_log  # noqa: PLW0603 - one log per locust process
+    options = environment.parsed_options
+    if options is not None and options.request_log:
+        _request_log = open(options.request_log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+
+
+@events.request.add_listener
+def _log_request(
+    name: str,
+    response_time: float,
+    response: Any,
+    exception: BaseException | None,
+    start_time: float = 0.0,
+    **_: Any,
+) -> None:
+    if _request_log is None:
+        return
+    status = getattr(response, "status_code", 0) or 0
+    text = (getattr(response, "text", None) or "") if status == 200 else ""
+    headers = getattr(response, "headers", None) or {}
+    line = {
+        "start": start_time,
+        "ms": round(response_time, 2),
+        "name": name,
+        "status": status,
+        "ok": exception is None,
+        "error": None if exception is None else f"{type(exception).__name__}: {exception}",
+        "model_tags": sorted(set(MODEL_TAG.findall(text))),
+        "replica": headers.get(REPLICA_HEADER),
+    }
+    _request_log.write(json.dumps(line) + "\n")
 
 
 @events.quitting.add_listener

@@ -78,8 +78,11 @@ def course_frame(training_data: Dataset) -> pd.DataFrame:
     return training_data.frame
 
 
-def run_train(tmp_root: Path, data_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``train.py`` for real on ``data_file``'s folder, in the temporary store."""
+def run_train(
+    tmp_root: Path, data_file: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``train.py`` for real on ``data_file``'s folder, in the temporary store (or the
+    ``BENTOML_HOME`` that ``env`` names)."""
     result = subprocess.run(
         [
             sys.executable,
@@ -95,7 +98,7 @@ def run_train(tmp_root: Path, data_file: Path, *args: str) -> subprocess.Complet
         text=True,
         timeout=600,
         check=False,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
