@@ -12,9 +12,14 @@ import numpy as np
 import numpy.typing as npt
 
 from credit_risk.policy import DecisionPolicy
-from credit_risk.reasons import MAX_REASONS, principal_reason_columns, principal_reasons
-from credit_risk.schema import Decision
-from credit_risk.vocabulary import NUMERIC_FIELDS
+from credit_risk.reasons import (
+    MAX_REASONS,
+    REASON_CODES,
+    principal_reason_columns,
+    principal_reasons,
+)
+from credit_risk.schema import Decision, Reason
+from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,39 @@ class DecisionColumns:
     """Four columns of rounded contributions, ``None`` where a row has fewer reasons."""
     out_of_training_range: list[list[str]]
     decision_id: list[str]
+    model_tag: str
+    policy_version: str
+
+    def decisions(self) -> list[Decision]:
+        """The same decisions as ``Decision`` objects (built unvalidated: they come
+        from the policy, not from a client), e.g. for their decision records."""
+        reasons: list[list[Reason]] = [[] for _ in self.status]
+        for rank in range(MAX_REASONS):
+            fields = self.reason_fields[:, rank].tolist()
+            for row, contribution in enumerate(self.reason_contributions[rank]):
+                if contribution is not None:
+                    field = APPLICATION_FIELDS[fields[row]]
+                    code, text = REASON_CODES[field]
+                    reasons[row].append(
+                        Reason.model_construct(
+                            code=code, field=field, text=text, contribution=contribution
+                        )
+                    )
+        return [
+            Decision.model_construct(
+                status=status,
+                default_probability=probability,
+                score=score,
+                reasons=reasons[row],
+                out_of_training_range=self.out_of_training_range[row],
+                model_tag=self.model_tag,
+                policy_version=self.policy_version,
+                decision_id=self.decision_id[row],
+            )
+            for row, (status, probability, score) in enumerate(
+                zip(self.status, self.default_probability.tolist(), self.score, strict=True)
+            )
+        ]
 
 
 def uuid4_strings(count: int) -> list[str]:
@@ -118,4 +156,6 @@ class DecisionMaker:
             reason_contributions=rounded,
             out_of_training_range=flagged,
             decision_id=uuid4_strings(len(encoded)),
+            model_tag=self.model_tag,
+            policy_version=self.policy.version,
         )
