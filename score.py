@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     master=args.master,
                     partitions=args.partitions,
                     console=console,
+                    records_dir=args.records_dir,
                 )
             except SparkJobError as error:
                 raise CommandError(EXIT_SPARK, str(error)) from None
