@@ -140,13 +140,14 @@ def open_records(records_dir: str | None) -> object | None:
 
 def score_locally(args: argparse.Namespace) -> None:
     """The embedded default: stream the file through the scorer in this process."""
-    from credit_risk.batch.io import DecisionWriter, InputError, open_reader
+    from credit_risk.batch.io import DecisionWriter, InputError, file_format, open_reader
     from credit_risk.batch.job import JobSummary, run_job
     from credit_risk.batch.scorer import BatchScorer
     from credit_risk.model_store import ServedModel
     from credit_risk.records import RecordsUnavailable, RecordWriter
 
     try:
+        file_format(args.output)
         reader = open_reader(args.input)
     except InputError as error:
         raise CommandError(EXIT_INPUT, str(error)) from None
