@@ -17,6 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from credit_risk.batch.io import CsvReader, InputError, open_reader
+from credit_risk.batch.job import chunk_record_lines
 from credit_risk.batch.rules import FIELD_RULES
 from credit_risk.batch.scorer import BatchScorer
 from credit_risk.batch.validation import ColumnsError, validate_chunk
@@ -26,6 +27,7 @@ from credit_risk.decisions import DecisionMaker, uuid4_strings
 from credit_risk.features import encode_columns
 from credit_risk.generator import INVALID_CASES, spoil
 from credit_risk.model_store import load_from_store
+from credit_risk.records import decision_record, record_line
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
@@ -265,3 +267,23 @@ def test_typed_and_text_input_decide_alike(scorer: BatchScorer, course_frame: pd
     assert list(itertools.islice(typed.decision_id, 3)) != list(
         itertools.islice(text.decision_id, 3)
     )
+
+
+def test_batch_records_are_the_contracts(scorer: BatchScorer, course_frame: pd.DataFrame) -> None:
+    applications = application_records(course_frame.head(300))
+    table = pa.Table.from_pylist(applications)
+    chunk = scorer.score(table, np.arange(300), from_text=False)
+    lines = chunk_record_lines(chunk, endpoint="score.py", latency_ms=1.23456, time="T")
+    expected = [
+        decision_record(
+            CreditApplication.model_validate(a),
+            d,
+            endpoint="score.py",
+            latency_ms=1.23456,
+            time="T",
+        )
+        for a, d in zip(applications, chunk.decided.decisions(), strict=True)
+    ]
+    parsed = [json.loads(line) for line in lines]
+    assert parsed == [json.loads(record_line(record)) for record in expected]
+    assert all(list(p) == list(e) for p, e in zip(parsed, expected, strict=True))
