@@ -57,6 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.cpu_count() or 1,
         help="XGBoost threads (default: every core)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that score chunks while this one reads and writes (default: 1, "
+        "in process); each loads the model once",
+    )
     parser.add_argument("--spark", action="store_true", help="run on Spark (pip install .[spark])")
     parser.add_argument(
         "--master", default=None, help="Spark master with --spark (default: spark-submit's)"
@@ -173,7 +180,14 @@ def score_locally(args: argparse.Namespace) -> None:
             def on_chunk(summary: JobSummary, position: int) -> None:
                 progress.update(task, completed=position, rows=summary.rows)
 
-            summary = run_job(reader, writer, BatchScorer(served), records, on_chunk=on_chunk)
+            summary = run_job(
+                reader,
+                writer,
+                BatchScorer(served),
+                records,
+                on_chunk=on_chunk,
+                workers=args.workers,
+            )
             progress.update(task, completed=reader.total or 1)
     except InputError as error:
         raise CommandError(EXIT_INPUT, f"{error} (decisions so far: {writer.partial})") from None

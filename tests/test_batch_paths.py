@@ -154,6 +154,21 @@ def test_local_csv_and_parquet_runs_agree_and_report_invalid_rows(
     _assert_same(_decided(local_runs["csv"]["frame"]), _decided(local_runs["parquet"]["frame"]))
 
 
+def test_worker_processes_give_the_same_decisions(inputs: Path, local_runs: dict[str, Any]) -> None:
+    output = inputs / "decisions-workers.parquet"
+    records = inputs / "records-workers"
+    result = score_cli(
+        str(inputs / "portfolio.parquet"), "-o", str(output), "--workers", "2", records=records
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    frame = _read(output)
+    assert frame.row_id.tolist() == list(range(ROWS))
+    assert frame.error.tolist() == local_runs["parquet"]["frame"].error.tolist()
+    _assert_same(_decided(local_runs["parquet"]["frame"]), _decided(frame))
+    recorded = {r["decision_id"] for r in read_records(records).records}
+    assert recorded == set(frame.decision_id.dropna())
+
+
 def test_every_decision_has_its_record(local_runs: dict[str, Any]) -> None:
     for run in local_runs.values():
         decided = _decided(run["frame"])

@@ -8,16 +8,18 @@ when records cannot be written the job stops, and the output is left as
 
 from __future__ import annotations
 
+import multiprocessing
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from credit_risk.batch.io import ApplicationReader, DecisionWriter
+from credit_risk.batch.io import ApplicationReader, DecisionWriter, InputChunk
 from credit_risk.batch.scorer import BatchScorer, ScoredChunk
 from credit_risk.csv_format import INVALID_STATUS
 from credit_risk.reasons import MAX_REASONS, REASON_CODES
@@ -106,6 +108,68 @@ def chunk_record_lines(
     ]
 
 
+@dataclass(frozen=True)
+class ChunkResult:
+    """A scored chunk as the writing side needs it: decisions and their record lines."""
+
+    decisions: pa.RecordBatch
+    lines: list[bytes]
+
+
+def score_chunk(
+    scorer: BatchScorer, chunk: InputChunk, *, endpoint: str, with_records: bool
+) -> ChunkResult:
+    """Score one chunk and, when records are on, make its record lines."""
+    started = time.perf_counter()
+    scored = scorer.score(
+        chunk.table, chunk.row_ids, from_text=chunk.from_text, bad_rows=chunk.bad_rows
+    )
+    lines: list[bytes] = []
+    if with_records and scored.applications:
+        latency_ms = (time.perf_counter() - started) * 1000
+        lines = chunk_record_lines(scored, endpoint=endpoint, latency_ms=latency_ms)
+    return ChunkResult(scored.decisions, lines)
+
+
+_worker_scorer: BatchScorer | None = None
+"""In a worker process of ``scored_in_workers``: its own scorer, loaded once."""
+
+
+def _load_worker_scorer(model_tag: str) -> None:
+    global _worker_scorer  # noqa: PLW0603 - one scorer per worker process, by design
+    import bentoml
+
+    from credit_risk.model_store import load_from_store
+
+    _worker_scorer = BatchScorer(load_from_store(bentoml.models.get(model_tag), nthread=1))
+
+
+def _score_in_worker(chunk: InputChunk, endpoint: str, with_records: bool) -> ChunkResult:
+    assert _worker_scorer is not None
+    return score_chunk(_worker_scorer, chunk, endpoint=endpoint, with_records=with_records)
+
+
+def scored_in_workers(
+    chunks: Iterator[InputChunk], model_tag: str, workers: int, *, endpoint: str, with_records: bool
+) -> Iterator[ChunkResult]:
+    """Chunks scored by ``workers`` processes (each loads ``model_tag`` once), yielded in
+    input order; at most two chunks per worker are in flight, so memory stays flat."""
+    context = multiprocessing.get_context("spawn")  # this process runs threads: no fork
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_load_worker_scorer,
+        initargs=(model_tag,),
+    ) as pool:
+        in_flight: deque[Future[ChunkResult]] = deque()
+        for chunk in chunks:
+            in_flight.append(pool.submit(_score_in_worker, chunk, endpoint, with_records))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
 def run_job(
     reader: ApplicationReader,
     writer: DecisionWriter,
@@ -114,28 +178,40 @@ def run_job(
     *,
     endpoint: str = ENDPOINT,
     on_chunk: Callable[[JobSummary, int], None] | None = None,
+    workers: int = 1,
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
+    With ``workers`` > 1, chunks are scored in that many processes (each loading
+    ``scorer``'s model from the store) while this one reads, records and writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
     Raises ``RecordsUnavailable`` (the partial output is kept) or the reader's
     ``InputError``.
     """
     summary = JobSummary()
     started = time.perf_counter()
+    with_records = records is not None
+    results: Iterator[ChunkResult]
+    if workers > 1:
+        results = scored_in_workers(
+            reader.chunks(),
+            scorer.served.tag,
+            workers,
+            endpoint=endpoint,
+            with_records=with_records,
+        )
+    else:
+        results = (
+            score_chunk(scorer, chunk, endpoint=endpoint, with_records=with_records)
+            for chunk in reader.chunks()
+        )
     try:
-        for chunk in reader.chunks():
-            chunk_started = time.perf_counter()
-            scored = scorer.score(
-                chunk.table, chunk.row_ids, from_text=chunk.from_text, bad_rows=chunk.bad_rows
-            )
-            if records is not None and scored.applications:
-                latency_ms = (time.perf_counter() - chunk_started) * 1000
-                lines = chunk_record_lines(scored, endpoint=endpoint, latency_ms=latency_ms)
-                records.write_lines(lines)
-                summary.records += len(lines)
-            writer.write(scored.decisions)
-            summary.add(scored.decisions)
+        for result in results:
+            if records is not None and result.lines:
+                records.write_lines(result.lines)
+                summary.records += len(result.lines)
+            writer.write(result.decisions)
+            summary.add(result.decisions)
             summary.seconds = time.perf_counter() - started
             if on_chunk is not None:
                 on_chunk(summary, reader.position())
