@@ -287,3 +287,13 @@ def test_batch_records_are_the_contracts(scorer: BatchScorer, course_frame: pd.D
     parsed = [json.loads(line) for line in lines]
     assert parsed == [json.loads(record_line(record)) for record in expected]
     assert all(list(p) == list(e) for p, e in zip(parsed, expected, strict=True))
+
+
+def test_huge_integers_in_a_typed_column_are_invalid_not_fatal() -> None:
+    rows = [COURSE_EXAMPLE, {**COURSE_EXAMPLE, "seniority": 2**63 - 1}]
+    table = pa.Table.from_pylist(rows).set_column(
+        0, "seniority", pa.array([3, 2**63 - 1], pa.int64())
+    )
+    checked = validate_chunk(table, from_text=False)
+    assert checked.valid.tolist() == [True, False]
+    assert checked.errors[1] == "seniority: Input should be less than or equal to 100"

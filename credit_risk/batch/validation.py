@@ -107,11 +107,12 @@ def _typed_cells(column: pa.Array, rule: FieldRule) -> Cells:
         if pa.types.is_string(kind_of_type) or pa.types.is_large_string(kind_of_type):
             labels = column.cast(pa.string())
     elif pa.types.is_integer(kind_of_type):
+        # Unsafe: past 2**53 a float64 is inexact, but every bound is far below that.
         kinds[:] = INTEGER
-        numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        numbers = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     elif pa.types.is_floating(kind_of_type) or pa.types.is_decimal(kind_of_type):
         kinds[:] = NUMBER
-        numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        numbers = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     kinds[~valid] = NULL
     return Cells(kinds, np.asarray(numbers, dtype=np.float64), labels, column)
 
