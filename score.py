@@ -124,23 +124,31 @@ def load_model(tag: str, threads: int) -> object:
         raise CommandError(EXIT_MODEL, str(error)) from None
 
 
-def open_records(records_dir: str | None) -> object | None:
-    """The decision-record writer the settings describe, or None when records are off."""
-    from credit_risk.records import RecordsDirectoryError, open_writer
+def records_config(records_dir: str | None) -> dict[str, object] | None:
+    """``open_writer``'s arguments as the settings describe them; None when records are off."""
     from credit_risk.settings import load_settings
 
     settings = load_settings()
     if not settings.monitoring:
         logger.warning("Decision records are off (CREDIT_RISK_MONITORING=false).")
         return None
+    return {
+        "sink": settings.records_sink,
+        "monitoring_dir": records_dir or settings.monitoring_dir,
+        "fsync": settings.records_fsync,
+        "rotate_bytes": settings.records_rotate_bytes,
+        "required": settings.records_required,
+    }
+
+
+def open_records(config: dict[str, object] | None) -> object | None:
+    """The decision-record writer of ``config``, or None when records are off."""
+    from credit_risk.records import RecordsDirectoryError, open_writer
+
+    if config is None:
+        return None
     try:
-        return open_writer(
-            sink=settings.records_sink,
-            monitoring_dir=records_dir or settings.monitoring_dir,
-            fsync=settings.records_fsync,
-            rotate_bytes=settings.records_rotate_bytes,
-            required=settings.records_required,
-        )
+        return open_writer(**config)  # type: ignore[arg-type]
     except RecordsDirectoryError as error:
         raise CommandError(EXIT_RECORDS, f"{error}; or pass --records-dir") from None
 
@@ -160,7 +168,8 @@ def score_locally(args: argparse.Namespace) -> None:
         raise CommandError(EXIT_INPUT, str(error)) from None
     served = load_model(args.model, args.threads)
     assert isinstance(served, ServedModel)
-    records = open_records(args.records_dir)
+    config = records_config(args.records_dir)
+    records = open_records(config)
     assert records is None or isinstance(records, RecordWriter)
 
     console.print(f"Scoring [bold]{args.input}[/] with [bold]{served.tag}[/] -> {args.output}")
@@ -187,6 +196,7 @@ def score_locally(args: argparse.Namespace) -> None:
                 records,
                 on_chunk=on_chunk,
                 workers=args.workers,
+                records_config=config,
             )
             progress.update(task, completed=reader.total or 1)
     except InputError as error:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +23,7 @@ from credit_risk.batch.io import ApplicationReader, DecisionWriter, InputChunk
 from credit_risk.batch.scorer import BatchScorer, ScoredChunk
 from credit_risk.csv_format import INVALID_STATUS
 from credit_risk.reasons import MAX_REASONS, REASON_CODES
-from credit_risk.records import RecordWriter, record_line, utc_timestamp
+from credit_risk.records import RecordWriter, open_writer, record_line, utc_timestamp
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 ENDPOINT: Final = "score.py"
@@ -110,10 +110,12 @@ def chunk_record_lines(
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """A scored chunk as the writing side needs it: decisions and their record lines."""
+    """A scored chunk as the writing side needs it: decisions, and their record lines
+    unless a worker process has written them already (then ``recorded`` counts them)."""
 
     decisions: pa.RecordBatch
     lines: list[bytes]
+    recorded: int = 0
 
 
 def score_chunk(
@@ -131,39 +133,52 @@ def score_chunk(
     return ChunkResult(scored.decisions, lines)
 
 
-_worker_scorer: BatchScorer | None = None
-"""In a worker process of ``scored_in_workers``: its own scorer, loaded once."""
+_worker: dict[str, Any] = {}
+"""In a worker process of ``scored_in_workers``: its scorer and record writer, made once."""
 
 
-def _load_worker_scorer(model_tag: str) -> None:
-    global _worker_scorer  # noqa: PLW0603 - one scorer per worker process, by design
+def _start_worker(model_tag: str, records: Mapping[str, Any] | None) -> None:
     import bentoml
 
     from credit_risk.model_store import load_from_store
 
-    _worker_scorer = BatchScorer(load_from_store(bentoml.models.get(model_tag), nthread=1))
+    _worker["scorer"] = BatchScorer(load_from_store(bentoml.models.get(model_tag), nthread=1))
+    _worker["records"] = open_writer(**records) if records is not None else None
 
 
-def _score_in_worker(chunk: InputChunk, endpoint: str, with_records: bool) -> ChunkResult:
-    assert _worker_scorer is not None
-    return score_chunk(_worker_scorer, chunk, endpoint=endpoint, with_records=with_records)
+def _score_in_worker(chunk: InputChunk, endpoint: str) -> ChunkResult:
+    # The worker writes its chunk's records itself, before handing the decisions
+    # back: the main process then only reads and writes files.
+    records: RecordWriter | None = _worker["records"]
+    result = score_chunk(
+        _worker["scorer"], chunk, endpoint=endpoint, with_records=records is not None
+    )
+    if records is not None and result.lines:
+        records.write_lines(result.lines)
+    return ChunkResult(result.decisions, [], recorded=len(result.lines))
 
 
 def scored_in_workers(
-    chunks: Iterator[InputChunk], model_tag: str, workers: int, *, endpoint: str, with_records: bool
+    chunks: Iterator[InputChunk],
+    model_tag: str,
+    workers: int,
+    *,
+    endpoint: str,
+    records: Mapping[str, Any] | None,
 ) -> Iterator[ChunkResult]:
-    """Chunks scored by ``workers`` processes (each loads ``model_tag`` once), yielded in
-    input order; at most two chunks per worker are in flight, so memory stays flat."""
+    """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
+    per worker are in flight, so memory stays flat. Each worker loads ``model_tag`` once
+    and writes its chunks' records through its own ``open_writer(**records)``."""
     context = multiprocessing.get_context("spawn")  # this process runs threads: no fork
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
-        initializer=_load_worker_scorer,
-        initargs=(model_tag,),
+        initializer=_start_worker,
+        initargs=(model_tag, records),
     ) as pool:
         in_flight: deque[Future[ChunkResult]] = deque()
         for chunk in chunks:
-            in_flight.append(pool.submit(_score_in_worker, chunk, endpoint, with_records))
+            in_flight.append(pool.submit(_score_in_worker, chunk, endpoint))
             if len(in_flight) >= 2 * workers:
                 yield in_flight.popleft().result()
         while in_flight:
@@ -179,11 +194,14 @@ def run_job(
     endpoint: str = ENDPOINT,
     on_chunk: Callable[[JobSummary, int], None] | None = None,
     workers: int = 1,
+    records_config: Mapping[str, Any] | None = None,
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
     With ``workers`` > 1, chunks are scored in that many processes (each loading
-    ``scorer``'s model from the store) while this one reads, records and writes.
+    ``scorer``'s model from the store, and writing records with ``open_writer`` of
+    ``records_config``, required when ``records`` is given) while this one reads and
+    writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
     Raises ``RecordsUnavailable`` (the partial output is kept) or the reader's
     ``InputError``.
@@ -193,12 +211,14 @@ def run_job(
     with_records = records is not None
     results: Iterator[ChunkResult]
     if workers > 1:
+        if records is not None and records_config is None:
+            raise ValueError("workers write records themselves: give records_config")
         results = scored_in_workers(
             reader.chunks(),
             scorer.served.tag,
             workers,
             endpoint=endpoint,
-            with_records=with_records,
+            records=records_config if records is not None else None,
         )
     else:
         results = (
@@ -209,7 +229,7 @@ def run_job(
         for result in results:
             if records is not None and result.lines:
                 records.write_lines(result.lines)
-                summary.records += len(result.lines)
+            summary.records += len(result.lines) + result.recorded
             writer.write(result.decisions)
             summary.add(result.decisions)
             summary.seconds = time.perf_counter() - started
