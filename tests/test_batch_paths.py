@@ -342,3 +342,24 @@ def test_spark_local_mode_gives_the_local_decisions(
     _assert_same(_decided(local.iloc[keep]), _decided(spark.iloc[keep]))
     recorded = {r["decision_id"] for r in read_records(records).records}
     assert recorded >= set(spark.decision_id[spark.status != "INVALID"])
+
+
+def test_generator_command_writes_valid_portfolios(trained_model: str, tmp_path: Path) -> None:
+    written = {}
+    for name in ("a.parquet", "b.parquet", "c.csv"):
+        seed = "1" if name != "b.parquet" else "2"
+        result = subprocess.run(
+            [sys.executable, "-m", "credit_risk.generator", "--rows", "1500", "--seed", seed,
+             "-o", str(tmp_path / name)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        written[name] = _read(tmp_path / name)
+    assert all(len(frame) == 1500 for frame in written.values())
+    assert list(written["a.parquet"].columns) == list(APPLICATION_FIELDS)
+    assert not written["a.parquet"].equals(written["b.parquet"])  # another seed
+    csv_frame = pd.read_csv(tmp_path / "c.csv")  # the same seed as a.parquet
+    pd.testing.assert_frame_equal(csv_frame, written["a.parquet"], check_dtype=False)
+    result = score_cli(str(tmp_path / "c.csv"), "-o", str(tmp_path / "d.csv"), records=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "INVALID" not in set(_read(tmp_path / "d.csv").status)
