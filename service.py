@@ -72,9 +72,15 @@ if MODEL_REF.stored is None:
         "with `python train.py`, or run `make serve`, which trains when the store has none."
     )
 
-if settings.monitoring and settings.records_sink == "file":
-    # Checked here too, before any worker starts: an unusable records
-    # directory must stop the service with its path, not fail every request.
+if (
+    settings.monitoring
+    and settings.records_sink == "file"
+    and bentoml.server_context.worker_index is None
+):
+    # In the process that starts the service, before any worker: an unusable
+    # records directory stops it with its path, rather than failing every
+    # request. Not in the workers: one that (re)starts while the directory is
+    # broken must report it (503, not ready), not crash in a loop.
     try:
         check_directory(settings.monitoring_dir)
     except RecordsDirectoryError as unusable:
@@ -193,6 +199,7 @@ class CreditRiskClassifier:
                 fsync=settings.records_fsync,
                 rotate_bytes=settings.records_rotate_bytes,
                 required=settings.records_required,
+                check=False,
             )
         else:
             logger.warning("Decision records are off (CREDIT_RISK_MONITORING=false).")

@@ -55,8 +55,12 @@ def _bentoml(target: str, **env: str) -> tuple[list[str], dict[str, str]]:
 
 VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "embedded": _bentoml(".", CREDIT_RISK_TOPOLOGY="embedded"),
-    "embedded-nomonitor": _bentoml(
+    # The decision records' cost per request: off, on (the default), on with fsync.
+    "embedded-norecords": _bentoml(
         ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_MONITORING="false"
+    ),
+    "embedded-fsync": _bentoml(
+        ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_RECORDS_FSYNC="true"
     ),
     "remote": _bentoml(".", CREDIT_RISK_TOPOLOGY="remote"),
     "embedded-noaccesslog": _bentoml(

@@ -1,7 +1,7 @@
 """Whether decision records can be written: the state, its metrics and its log lines.
 
 One ``RecordsHealth`` per writer. It changes state only on a real outcome (a
-group written, a write failed, a probe of the directory), logs one line per
+write failed, a probe of the directory failed or passed), logs one line per
 change of state (ERROR when records stop, WARNING when they resume), never
 one per request, and keeps ``/metrics`` current. BentoML runs API workers
 with ``PROMETHEUS_MULTIPROC_DIR`` set: the counters add up across workers and
@@ -10,31 +10,54 @@ the gauge shows the worst live worker (``livemin``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import Counter, Gauge
 
 logger = logging.getLogger("credit_risk.records")
 
-records_written_total: Final = Counter(
-    name="credit_decision_records_written_total",
-    documentation="Decision records written (handed to the operating system).",
-)
-records_failed_total: Final = Counter(
-    name="credit_decision_records_failed_total",
-    documentation=(
-        "Decision records that could not be written: refused decisions (503), or, with "
-        "CREDIT_RISK_RECORDS_REQUIRED=false, decisions answered without their record."
-    ),
-    labelnames=["outcome"],
-)
-records_writable: Final = Gauge(
-    name="credit_decision_records_writable",
-    documentation="1 while decision records can be written, 0 while they cannot.",
-    multiprocess_mode="livemin",
-)
+
+@dataclass(frozen=True)
+class RecordsMetrics:
+    """The records' series on ``/metrics``."""
+
+    written: Counter
+    failed: Counter
+    writable: Gauge
+
+
+@functools.cache
+def records_metrics() -> RecordsMetrics:
+    """The metrics, made on first use: only in processes that write records.
+
+    A gauge exists in every process that creates it, with value 0 until set;
+    made at import, the runner's and the arbiter's would pull the ``livemin``
+    of the service down to 0 for good.
+    """
+    return RecordsMetrics(
+        written=Counter(
+            name="credit_decision_records_written_total",
+            documentation="Decision records written (handed to the operating system).",
+        ),
+        failed=Counter(
+            name="credit_decision_records_failed_total",
+            documentation=(
+                "Decision records that could not be written: refused decisions (503), or, "
+                "with CREDIT_RISK_RECORDS_REQUIRED=false, decisions answered without one."
+            ),
+            labelnames=["outcome"],
+        ),
+        writable=Gauge(
+            name="credit_decision_records_writable",
+            documentation="1 while decision records can be written, 0 while they cannot.",
+            multiprocess_mode="livemin",
+        ),
+    )
+
 
 REFUSED: Final = "refused"
 """The decision was not answered (503): the rule held."""
@@ -53,7 +76,10 @@ class RecordsHealth:
         self._writable = True
         self._reason = ""
         self._failed_since_change = 0
-        records_writable.set(1)
+        self._metrics = records_metrics()
+        self._metrics.writable.set(1)
+        # Shown at 0 from the start, so that an alert on its increase has a baseline.
+        self._metrics.failed.labels(outcome=REFUSED if required else LOST)
 
     @property
     def writable(self) -> bool:
@@ -66,9 +92,8 @@ class RecordsHealth:
         return self._reason
 
     def written(self, count: int) -> None:
-        """``count`` records were written: records are writable (again)."""
-        records_written_total.inc(count)
-        self.recovered()
+        """``count`` records were written (recovery is the probe's to declare)."""
+        self._metrics.written.inc(count)
 
     def recovered(self) -> None:
         """A write or probe succeeded; logs once if records were failing."""
@@ -78,7 +103,7 @@ class RecordsHealth:
             self._writable = True
             self._reason = ""
             failed, self._failed_since_change = self._failed_since_change, 0
-        records_writable.set(1)
+        self._metrics.writable.set(1)
         outcome = "refused" if self.required else "answered without their record"
         logger.warning(
             "Decision records are writable again at %s: decisions resume "
@@ -90,7 +115,7 @@ class RecordsHealth:
 
     def failed(self, error: OSError, count: int) -> None:
         """``count`` records could not be written because of ``error``; logs once per outage."""
-        records_failed_total.labels(outcome=REFUSED if self.required else LOST).inc(count)
+        self._metrics.failed.labels(outcome=REFUSED if self.required else LOST).inc(count)
         self.unwritable(error, count)
 
     def unwritable(self, error: OSError, count: int = 0) -> None:
@@ -103,7 +128,7 @@ class RecordsHealth:
                 return
             self._writable = False
             self._reason = reason
-        records_writable.set(0)
+        self._metrics.writable.set(0)
         if self.required:
             consequence = (
                 "decisions are suspended (503) until they can be written again "

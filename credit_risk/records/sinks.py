@@ -46,8 +46,8 @@ class Sink(Protocol):
     def write(self, data: bytes) -> None:
         """Write ``data`` (whole lines) completely, or raise ``OSError`` having written none."""
 
-    def probe(self) -> None:
-        """Check, without writing a record, that a write could succeed; raise ``OSError`` if not."""
+    def probe(self, size: int = PROBE_BYTES) -> None:
+        """Check, without writing a record, that ``size`` bytes could be written now."""
 
     def close(self) -> None:
         """Release the destination; a later ``write`` opens it again."""
@@ -93,19 +93,25 @@ class DirectorySink:
             raise
         self._size = offset + len(data)
 
-    def probe(self) -> None:
+    def probe(self, size: int = PROBE_BYTES) -> None:
         """Check the directory (made again if only ``decisions/`` is missing) and write, then
-        delete, a probe file of one page; the next ``write`` reopens the record file if needed."""
+        delete, a probe file of ``size`` bytes; the next ``write`` reopens the record file if
+        needed."""
         self._directory_stat()
         probe = self.directory / f".probe-{os.getpid()}"
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
         try:
-            _write_all(fd, b"\n" * PROBE_BYTES)
-            if self.fsync:
-                os.fsync(fd)
+            _write_all(fd, b"\n" * size)
         finally:
             os.close(fd)
             os.unlink(probe)
+
+    def check_usable(self) -> None:
+        """The directory exists (``decisions/`` made if missing) and takes a new, empty file."""
+        self._directory_stat()
+        probe = self.directory / f".probe-{os.getpid()}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE))
+        os.unlink(probe)
 
     def close(self) -> None:
         """Close the current file; the next write opens the next one in the sequence."""
@@ -184,21 +190,34 @@ class StdoutSink:
         """Write to ``fd`` (standard output unless told otherwise)."""
         self.fd = fd
         self.fsync = fsync
+        self._failed = False
 
     def write(self, data: bytes) -> None:
         """Write whole lines; to a pipe in chunks of at most ``PIPE_BUF`` bytes, cut at lines."""
-        mode = os.fstat(self.fd).st_mode
-        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            for chunk in _line_chunks(data, PIPE_BUF):
-                _write_all(self.fd, chunk)
-        else:
-            _write_all(self.fd, data)
-            if self.fsync and stat.S_ISREG(mode):
-                os.fsync(self.fd)
+        try:
+            mode = os.fstat(self.fd).st_mode
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                for chunk in _line_chunks(data, PIPE_BUF):
+                    _write_all(self.fd, chunk)
+            else:
+                _write_all(self.fd, data)
+                if self.fsync and stat.S_ISREG(mode):
+                    os.fsync(self.fd)
+        except OSError:
+            self._failed = True
+            raise
+        self._failed = False
 
-    def probe(self) -> None:
-        """Standard output is still open (a write is the only real test)."""
+    def probe(self, size: int = PROBE_BYTES) -> None:
+        """Standard output is open and, after a failed write, takes an empty line.
+
+        Only a write can tell (a pipe whose reader is gone fails only when written
+        to), and an empty line is the least a log collector can be sent.
+        """
         os.fstat(self.fd)
+        if self._failed:
+            _write_all(self.fd, b"\n")
+            self._failed = False
 
     def close(self) -> None:
         """Nothing to release: standard output belongs to the process."""
