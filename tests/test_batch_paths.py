@@ -363,3 +363,21 @@ def test_generator_command_writes_valid_portfolios(trained_model: str, tmp_path:
     result = score_cli(str(tmp_path / "c.csv"), "-o", str(tmp_path / "d.csv"), records=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "INVALID" not in set(_read(tmp_path / "d.csv").status)
+
+
+def test_bentoml_run_in_spark_cannot_drive_a_new_style_service(
+    trained_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why score.py --spark ships the model and not the service (docs/batch.md)."""
+    import inspect
+
+    import bentoml
+    from bentoml._internal.batch import spark as bentoml_spark
+
+    monkeypatch.setenv("CREDIT_RISK_MONITORING_DIR", str(tmp_path))
+    api = bentoml.load(str(ROOT)).apis["classify_batch"]
+    # run_in_spark reads the legacy descriptors, which a new-style APIMethod lacks.
+    source = inspect.getsource(bentoml_spark)
+    assert "api.output.spark_schema()" in source
+    assert "inference_api.input.from_arrow(batch)" in source
+    assert not hasattr(api, "input") and not hasattr(api, "output")
