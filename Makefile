@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help serve test test-bare-clone lint install train container-base browser bench
+.PHONY: help serve test test-bare-clone lint install train container-base browser spark-java bench
 
 ## List the targets (what `make` alone does).
 help:
@@ -16,7 +16,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[train,dev,batch,spark]"
 	touch $(STAMP)
 
 ## Create .venv and install the project with its training and test extras.
@@ -51,8 +51,13 @@ container-base:
 browser:
 	-tests/browser/ensure-chromium.sh
 
+## Java 17 for the Spark test (score.py --spark): Debian's openjdk-17-jre-headless,
+## installed as root when missing. Without it the Spark test skips, but under CI it fails.
+spark-java:
+	-container/ensure-java.sh
+
 ## Lint, then the whole test suite; then the data tests again as a bare clone runs them.
-test: lint container-base browser
+test: lint container-base browser spark-java
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-bare-clone
 

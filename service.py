@@ -16,16 +16,19 @@ import gc
 import json
 import logging
 import time
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import anyio
 import bentoml
 import numpy as np
 import numpy.typing as npt
+from bentoml.validators import ContentType
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from credit_risk import observability
+from credit_risk.csv_endpoint import CSV_ROUTE, CsvBody, csv_decisions, csv_refusal
+from credit_risk.csv_format import CSV_MEDIA_TYPE, CsvError, read_applications
 from credit_risk.decisions import DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import encode_application, encode_applications
@@ -301,6 +304,26 @@ class CreditRiskClassifier:
             return _suspended(refusal)  # type: ignore[return-value]
         return _json_response(BatchDecisions(decisions=decided))  # type: ignore[return-value]
 
+    @bentoml.api(route=CSV_ROUTE, input_spec=CsvBody)
+    async def classify_csv(self, csv: str) -> Annotated[str, ContentType(CSV_MEDIA_TYPE)]:
+        """Decide the applications of a text/csv body (header line first); the answer is
+        text/csv decisions in the same order. A bad line is a 400 naming line and column."""
+        started = time.perf_counter()
+        try:
+            applications = await anyio.to_thread.run_sync(read_applications, csv)
+        except CsvError as error:
+            return csv_refusal(error)  # type: ignore[return-value]
+        decisions: list[Decision] = []
+        try:
+            # In batches, so that the event loop breathes between them.
+            for start in range(0, len(applications), MAX_BATCH_SIZE):
+                part = applications[start : start + MAX_BATCH_SIZE]
+                features = encode_applications(part)
+                decisions += await self._decide(part, features, started, CSV_ROUTE)
+        except RecordsUnavailable as refusal:
+            return _suspended(refusal)  # type: ignore[return-value]
+        return await anyio.to_thread.run_sync(csv_decisions, decisions)  # type: ignore[return-value]
+
     @bentoml.api(route="/model")
     async def model(self) -> ModelCard:
         """The served model's tag, metrics and decision policy."""
@@ -329,7 +352,8 @@ CreditRiskClassifier.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=settings.max_body_bytes,
     api_key=settings.api_key,
-    needs_body=("/classify", "/classify_batch"),
+    needs_body=("/classify", "/classify_batch", CSV_ROUTE),
+    media_types={CSV_ROUTE: CSV_MEDIA_TYPE},
     open_mounts=(PAGE_PATH,),
 )
 CreditRiskClassifier.add_asgi_middleware(
