@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from credit_risk import observability
+from credit_risk.aws.sagemaker import SageMakerAdapter
 from credit_risk.decisions import DecisionMaker
 from credit_risk.features import encode_application, encode_applications
 from credit_risk.http_guards import RequestGuard, quiet_client_error_logs
@@ -248,8 +249,15 @@ def _json_response(answer: BaseModel) -> Response:
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
-# Outermost first: refusals (API key, content type, body size) before anything
-# reads the body; then the OpenAPI document amended to declare them.
+# Outermost first: SageMaker's paths rewritten to the endpoints they mean (when
+# enabled); refusals (API key, content type, body size) before anything reads the
+# body; then the OpenAPI document amended to declare them.
+CreditRiskClassifier.add_asgi_middleware(
+    SageMakerAdapter,
+    enabled=settings.sagemaker,
+    max_body_bytes=settings.max_body_bytes,
+    max_concurrency=settings.api_workers,
+)
 CreditRiskClassifier.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=settings.max_body_bytes,
