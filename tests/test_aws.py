@@ -39,6 +39,7 @@ from .conftest import (
     docker,
     start_container,
 )
+from .deploy_scripts import load_sagemaker_deploy
 from .lambda_runtime import LambdaRuntimeAPI, http_api_event, rest_api_event
 
 pytestmark = pytest.mark.container
@@ -360,6 +361,7 @@ def sagemaker(
     request: pytest.FixtureRequest, tmp_root: Path, container_image: ContainerImage
 ) -> Iterator[str]:
     """``docker run IMAGE serve`` with the SageMaker model's environment; yields its URL."""
+    assert load_sagemaker_deploy().CONTAINER_ENVIRONMENT["PORT"] == str(SAGEMAKER_PORT)
     name = f"credit-risk-test-sagemaker-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     container_id = docker(
@@ -369,7 +371,8 @@ def sagemaker(
         name,
         "--publish",
         f"127.0.0.1::{SAGEMAKER_PORT}",
-        *_env_args({"PORT": str(SAGEMAKER_PORT), "CREDIT_RISK_SAGEMAKER": "true"}),
+        # The environment deploy/sagemaker/deploy.py gives the model.
+        *_env_args(load_sagemaker_deploy().CONTAINER_ENVIRONMENT),
         container_image.name,
         "serve",
     )
