@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint install train container-base bench
+.PHONY: serve test lint install train container-base spark-java bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[train,dev,batch,spark]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,8 +34,13 @@ lint: $(STAMP)
 container-base:
 	-container/with-engine.sh container/build-base-image.sh
 
+## Java 17 for the Spark test (score.py --spark): Debian's openjdk-17-jre-headless,
+## installed as root when missing. Without it the Spark test skips, but under CI it fails.
+spark-java:
+	-container/ensure-java.sh
+
 ## Lint, then the whole test suite.
-test: lint container-base
+test: lint container-base spark-java
 	$(BIN)/pytest
 
 ## The throughput benchmark of the README (needs wrk: apt-get install wrk).

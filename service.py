@@ -13,25 +13,37 @@ Serve with ``bentoml serve`` from the repository root.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import time
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import anyio
 import bentoml
 import numpy as np
 import numpy.typing as npt
+from bentoml.validators import ContentType
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from credit_risk import observability
 from credit_risk.aws.sagemaker import SageMakerAdapter
+from credit_risk.csv_endpoint import CSV_ROUTE, CsvBody, csv_decisions, csv_refusal
+from credit_risk.csv_format import CSV_MEDIA_TYPE, CsvError, read_applications
 from credit_risk.decisions import DecisionMaker
 from credit_risk.features import encode_application, encode_applications
 from credit_risk.http_guards import RequestGuard, quiet_client_error_logs
 from credit_risk.model_store import load_from_store
 from credit_risk.openapi_doc import OpenAPIDocument
 from credit_risk.policy import DecisionPolicy
+from credit_risk.records import (
+    RecordsDirectoryError,
+    RecordsUnavailable,
+    RecordWriter,
+    check_directory,
+    decision_lines,
+    open_writer,
+)
 from credit_risk.schema import (
     MAX_BATCH_SIZE,
     ApplicationBatch,
@@ -60,6 +72,17 @@ if MODEL_REF.stored is None:
         f"Model {settings.model_tag} is not in the model store (BENTOML_HOME). Train one "
         "with `python train.py`, or run `make serve`, which trains when the store has none."
     )
+
+if settings.monitoring and settings.records_sink == "file":
+    # Checked here too, before any worker starts: an unusable records
+    # directory must stop the service with its path, not fail every request.
+    try:
+        check_directory(settings.monitoring_dir)
+    except RecordsDirectoryError as unusable:
+        raise bentoml.exceptions.BentoMLException(str(unusable)) from None
+
+RETRY_AFTER_S: Final = 5
+"""What a decision refused for want of its record tells the client to wait."""
 
 INLINE_ROWS: Final = 16
 """Requests of at most this many rows are small: embedded, they are explained on
@@ -144,11 +167,6 @@ class CreditRiskRunner:
     workers=settings.api_workers,
     traffic={"timeout": REQUEST_TIMEOUT_S},
     logging={"access": {"enabled": settings.access_log}},
-    monitoring={
-        "enabled": settings.monitoring,
-        "type": "default",
-        "options": {"log_path": settings.monitoring_dir},
-    },
 )
 class CreditRiskClassifier:
     """Validates loan applications and answers with decisions, scores and reasons."""
@@ -167,6 +185,28 @@ class CreditRiskClassifier:
             self._explain_here = self.runner.explain
         self._decision_maker: DecisionMaker | None = None
         self._card: ModelCard | None = None
+        # Records are written here, in the API worker that decides (credit_risk/records).
+        self._records: RecordWriter | None = None
+        if settings.monitoring:
+            self._records = open_writer(
+                sink=settings.records_sink,
+                monitoring_dir=settings.monitoring_dir,
+                fsync=settings.records_fsync,
+                rotate_bytes=settings.records_rotate_bytes,
+                required=settings.records_required,
+            )
+        else:
+            logger.warning("Decision records are off (CREDIT_RISK_MONITORING=false).")
+
+    async def __is_ready__(self) -> bool:
+        """Ready while decision records can be written (BentoML's /readyz asks this)."""
+        return self._records is None or self._records.writable
+
+    @bentoml.on_shutdown
+    def close_records(self) -> None:
+        """After the drain: write what is waiting and close the record file."""
+        if self._records is not None:
+            self._records.close()
 
     async def _explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         if settings.topology == "remote":
@@ -205,18 +245,27 @@ class CreditRiskClassifier:
         applications: list[CreditApplication],
         features: npt.NDArray[np.float32],
         started: float,
+        endpoint: str,
     ) -> list[Decision]:
+        """The decisions, returned only once their records are written.
+
+        Raises:
+            RecordsUnavailable: the records could not be written; answer 503.
+        """
         decider = await self._decider()
         scored = await self._explain(features)
         decisions = [
             decider.decide(row, result[0], result[1:])
             for row, result in zip(features.tolist(), scored.tolist(), strict=True)
         ]
+        if self._records is not None:
+            latency_ms = (time.perf_counter() - started) * 1000
+            lines = decision_lines(
+                applications, decisions, endpoint=endpoint, latency_ms=latency_ms
+            )
+            await self._records.commit(lines)
         for decision in decisions:
             observability.count(decision)
-        if settings.monitoring:
-            latency_ms = (time.perf_counter() - started) * 1000
-            observability.record(applications, decisions, latency_ms)
         return decisions
 
     @bentoml.api(route="/classify")
@@ -224,7 +273,10 @@ class CreditRiskClassifier:
         """Decide one application: status, default probability, score and reasons."""
         started = time.perf_counter()
         features = np.asarray([encode_application(application)], dtype=np.float32)
-        (decision,) = await self._decide([application], features, started)
+        try:
+            (decision,) = await self._decide([application], features, started, "/classify")
+        except RecordsUnavailable as refusal:
+            return _suspended(refusal)  # type: ignore[return-value]
         return _json_response(decision)  # type: ignore[return-value]
 
     @bentoml.api(route="/classify_batch")
@@ -232,10 +284,31 @@ class CreditRiskClassifier:
         """Decide up to 1,000 applications; decisions come back in the same order."""
         started = time.perf_counter()
         features = encode_applications(batch.applications)
-        decisions = BatchDecisions(
-            decisions=await self._decide(batch.applications, features, started)
-        )
-        return _json_response(decisions)  # type: ignore[return-value]
+        try:
+            decided = await self._decide(batch.applications, features, started, "/classify_batch")
+        except RecordsUnavailable as refusal:
+            return _suspended(refusal)  # type: ignore[return-value]
+        return _json_response(BatchDecisions(decisions=decided))  # type: ignore[return-value]
+
+    @bentoml.api(route=CSV_ROUTE, input_spec=CsvBody)
+    async def classify_csv(self, csv: str) -> Annotated[str, ContentType(CSV_MEDIA_TYPE)]:
+        """Decide the applications of a text/csv body (header line first); the answer is
+        text/csv decisions in the same order. A bad line is a 400 naming line and column."""
+        started = time.perf_counter()
+        try:
+            applications = await anyio.to_thread.run_sync(read_applications, csv)
+        except CsvError as error:
+            return csv_refusal(error)  # type: ignore[return-value]
+        decisions: list[Decision] = []
+        try:
+            # In batches, so that the event loop breathes between them.
+            for start in range(0, len(applications), MAX_BATCH_SIZE):
+                part = applications[start : start + MAX_BATCH_SIZE]
+                features = encode_applications(part)
+                decisions += await self._decide(part, features, started, CSV_ROUTE)
+        except RecordsUnavailable as refusal:
+            return _suspended(refusal)  # type: ignore[return-value]
+        return await anyio.to_thread.run_sync(csv_decisions, decisions)  # type: ignore[return-value]
 
     @bentoml.api(route="/model")
     async def model(self) -> ModelCard:
@@ -247,6 +320,16 @@ def _json_response(answer: BaseModel) -> Response:
     # Serialised here, with the declared model: BentoML's own output path
     # rebuilds the output JSON schema on every response (~5% of CPU).
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _suspended(refusal: RecordsUnavailable) -> Response:
+    # Logged once per change of state by the records writer, not here per request.
+    return Response(
+        json.dumps({"error": str(refusal)}),
+        status_code=503,
+        media_type="application/json",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 # Outermost first: SageMaker's paths rewritten to the endpoints they mean (when
@@ -262,7 +345,8 @@ CreditRiskClassifier.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=settings.max_body_bytes,
     api_key=settings.api_key,
-    needs_body=("/classify", "/classify_batch"),
+    needs_body=("/classify", "/classify_batch", CSV_ROUTE),
+    media_types={CSV_ROUTE: CSV_MEDIA_TYPE},
 )
 CreditRiskClassifier.add_asgi_middleware(
     OpenAPIDocument,

@@ -6,7 +6,8 @@ answers the cheap refusals itself, before BentoML reads or parses anything:
 * 401 when an API key is configured and the request does not carry it
   (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``), except on the open
   paths: health probes, metrics and the API documentation;
-* 415 when a POST says its body is anything but JSON;
+* 415 when a POST says its body is anything but JSON (``text/csv`` on the paths
+  given in ``media_types``, and only there);
 * 413 when a body is larger than the limit, by its ``Content-Length`` before a
   byte is read, or while a chunked body streams in;
 * 400 when an endpoint that needs an application gets an empty body.
@@ -23,7 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -64,6 +65,7 @@ class RequestGuard:
         max_body_bytes: int,
         api_key: SecretStr | None = None,
         needs_body: Iterable[str] = (),
+        media_types: Mapping[str, str] | None = None,
     ) -> None:
         """Guard ``app``.
 
@@ -72,11 +74,14 @@ class RequestGuard:
             max_body_bytes: largest request body let through.
             api_key: when set, required on every path but ``OPEN_PATHS``.
             needs_body: paths whose POST must carry a body (their input is required).
+            media_types: paths whose body is not JSON, and the one media type each takes
+                (``/classify_csv``: ``text/csv``); every other path takes JSON only.
         """
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._key_digest = _digest(api_key.get_secret_value()) if api_key is not None else None
         self.needs_body = frozenset(needs_body)
+        self.media_types = dict(media_types or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse what fails a check; pass the rest on with its body already read."""
@@ -111,8 +116,9 @@ class RequestGuard:
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         # No Content-Type at all is read as JSON, as BentoML does. Anything else
         # is refused: BentoML would otherwise parse forms and multipart bodies.
-        if media_type not in ("", JSON_MEDIA_TYPE):
-            return Refusal(415, f"Content-Type must be {JSON_MEDIA_TYPE}, not {media_type!r}.")
+        expected = self.media_types.get(scope["path"], JSON_MEDIA_TYPE)
+        if media_type != expected and not (expected == JSON_MEDIA_TYPE and media_type == ""):
+            return Refusal(415, f"Content-Type must be {expected}, not {media_type!r}.")
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             # Refused on the header alone: not one byte of the body is read.
@@ -125,7 +131,12 @@ class RequestGuard:
             # on the wire: close the connection rather than drain it.
             return Refusal(413, self._too_large(), ((b"connection", b"close"),))
         if path in self.needs_body and not body.strip():
-            return Refusal(400, "The request body is empty; send the application as JSON.")
+            what = (
+                "the applications as CSV with a header line"
+                if path in self.media_types
+                else "the application as JSON"
+            )
+            return Refusal(400, f"The request body is empty; send {what}.")
         return None
 
     async def _read_body(self, receive: Receive) -> bytes | _TooLarge | None:

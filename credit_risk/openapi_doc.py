@@ -11,7 +11,8 @@ BentoML 1.4.39 generates a document that clients and fuzzers cannot trust:
   schemas under ``components`` are intact, so operations point there instead);
 * it declares a 400 whose ``detail`` is a string, while BentoML answers
   validation errors with a list of ``{loc, msg, type}``;
-* it cannot know our own refusals (``credit_risk.http_guards``): 401, 413, 415.
+* it cannot know our own refusals (``credit_risk.http_guards``): 401, 413, 415;
+* it describes ``/classify_csv``'s text body as a JSON object (its ``IODescriptor``).
 
 ``OpenAPIDocument`` is an ASGI middleware that rewrites the document as it is
 served; ``amend_openapi`` is the rewrite itself.
@@ -22,7 +23,10 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from credit_risk.csv_endpoint import CSV_EXAMPLE
+from credit_risk.csv_format import CSV_MEDIA_TYPE, DECISION_COLUMNS
 from credit_risk.http_guards import ASGIApp, Message, Receive, Scope, Send
+from credit_risk.vocabulary import APPLICATION_FIELDS
 
 DOC_PATH: Final = "/docs.json"
 OPENAPI_VERSION: Final = "3.1.0"
@@ -87,13 +91,44 @@ def amend_openapi(
         _point_at_component(operation.get("requestBody", {}), schemas)
         responses = operation.setdefault("responses", {})
         _point_at_component(responses.get("200", {}), schemas)
-        responses["400"] = _error_response("Invalid application, JSON or empty body")
+        body_types = list(operation.get("requestBody", {}).get("content", {}))
+        if body_types == [CSV_MEDIA_TYPE]:
+            _declare_csv_body(operation)
+            responses["400"] = _error_response(
+                "Invalid CSV or application: detail gives [line, column] of each problem"
+            )
+            responses["415"] = _error_response(f"Content-Type other than {CSV_MEDIA_TYPE}")
+        else:
+            responses["400"] = _error_response("Invalid application, JSON or empty body")
+            responses["415"] = _error_response("Content-Type other than application/json")
         responses["413"] = _error_response(f"Body larger than {max_body_bytes} bytes")
-        responses["415"] = _error_response("Content-Type other than application/json")
         if api_key_required:
             responses["401"] = _error_response("Missing or invalid API key")
             operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
     return doc
+
+
+def _declare_csv_body(operation: dict[str, Any]) -> None:
+    # BentoML describes the body as its IODescriptor, a JSON object; it is CSV text.
+    header = ",".join(APPLICATION_FIELDS)
+    operation["requestBody"] = {
+        "required": True,
+        "content": {
+            CSV_MEDIA_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "description": f"A header line ({header}), then one application per "
+                    "line. A cell means what it would as a JSON value; empty is null.",
+                },
+                "example": CSV_EXAMPLE,
+            }
+        },
+    }
+    columns = ",".join(DECISION_COLUMNS)
+    operation["responses"]["200"] = {
+        "description": f"Decisions in the order of the rows, with a header line ({columns})",
+        "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+    }
 
 
 def _point_at_component(body: dict[str, Any], schemas: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from credit_risk.model_store import MODEL_NAME
+from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES
 
 MIN_API_KEY_LENGTH: Final = 16
 """Shortest API key accepted; ``secrets.token_urlsafe(32)`` makes a good one."""
@@ -27,7 +28,26 @@ class Settings(BaseSettings):
     runner_workers: int = Field(default=1, ge=1, description="Runner processes (remote topology).")
     xgb_nthread: int = Field(default=1, ge=1, description="XGBoost threads per worker.")
     monitoring: bool = Field(default=True, description="Write a decision record per decision.")
-    monitoring_dir: str = Field(default="monitoring", description="Where decision records go.")
+    monitoring_dir: str = Field(
+        default="monitoring", description="Decision records go to its decisions/ folder."
+    )
+    records_sink: Literal["file", "stdout"] = Field(
+        default="file",
+        description="file: <monitoring_dir>/decisions/*.jsonl; stdout: JSON lines on fd 1.",
+    )
+    records_fsync: bool = Field(
+        default=False, description="fsync every group of records: survives a machine crash."
+    )
+    records_rotate_bytes: int = Field(
+        default=DEFAULT_ROTATE_BYTES, ge=4096, description="Start a new record file past this."
+    )
+    records_required: bool = Field(
+        default=True,
+        description=(
+            "No decision without its record (503 while records cannot be written); false "
+            "answers anyway, counting and logging every lost record."
+        ),
+    )
     access_log: bool = Field(default=True, description="BentoML's per-request access log.")
     api_key: SecretStr | None = Field(
         default=None,

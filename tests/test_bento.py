@@ -77,10 +77,10 @@ def test_offline_bentofile_differs_only_in_its_base_image() -> None:
 def test_bento_carries_only_the_serving_code(bento_tag: str) -> None:
     src = Path(bentoml.get(bento_tag).path) / "src"
     packed = sorted(str(path.relative_to(src)) for path in src.rglob("*") if path.is_file())
-    code = [
-        "service.py",
-        *(str(p.relative_to(ROOT)) for p in (ROOT / "credit_risk").rglob("*.py")),
-    ]
+    # Exactly what the bentofile's include patterns name, subpackages included.
+    includes = _bentofile(ROOT / "bentofile.yaml")["include"]
+    code = sorted({str(p.relative_to(ROOT)) for pattern in includes for p in ROOT.glob(pattern)})
+    assert "service.py" in code and "credit_risk/aws/lambda_handler.py" in code
     # BentoML adds the effective bentofile it built from.
     assert packed == sorted([*code, "bentofile.yaml"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import uuid
 from collections import Counter
@@ -18,8 +17,8 @@ import pytest
 from credit_risk.data import application_records
 from credit_risk.features import encode_columns
 from credit_risk.model_store import load_from_store
-from credit_risk.observability import DECISION_MONITOR
 from credit_risk.policy import DecisionPolicy
+from credit_risk.records import read_records
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, Decision
 from credit_risk.training import course_split
 
@@ -132,27 +131,30 @@ def test_2000_requests_from_32_concurrent_clients_all_succeed(
 
 
 def test_decision_records_are_written_and_parse(server: Server, client: httpx.Client) -> None:
-    decision_ids = {
-        client.post("/classify", json={**COURSE_EXAMPLE, "age": age}).json()["decision_id"]
+    decisions = {
+        (answer := client.post("/classify", json={**COURSE_EXAMPLE, "age": age}).json())[
+            "decision_id"
+        ]: answer
         for age in (30, 31, 32)
     }
-    records = {}
-    for _ in range(50):
-        records = {
-            record["decision_id"]: record
-            for path in (server.monitoring_dir / DECISION_MONITOR / "data").glob("*.log")
-            for record in map(json.loads, path.read_text().splitlines())
-        }
-        if decision_ids <= set(records):
-            break
-        asyncio.run(asyncio.sleep(0.1))
-    assert decision_ids <= set(records)
-    record = records[next(iter(decision_ids))]
-    assert record["home"] == "owner" and record["age"] in (30, 31, 32)
-    assert record["status"] in ("APPROVED", "MAYBE", "DECLINED")
-    assert record["model_tag"].startswith("credit_risk_model:")
-    assert record["reasons"].split() and record["latency_ms"] > 0
-    assert not math.isnan(record["default_probability"])
+    # No polling: a decision is answered only once its record is written.
+    read = read_records(server.monitoring_dir)
+    records = {record["decision_id"]: record for record in read.records}
+    assert set(decisions) <= set(records) and read.skipped == 0
+    for decision_id, answer in decisions.items():
+        record = records[decision_id]
+        assert record["endpoint"] == "/classify"
+        assert record["application"] == {**COURSE_EXAMPLE, "age": record["application"]["age"]}
+        assert record["application"]["age"] in (30, 31, 32)
+        for key in ("status", "default_probability", "score", "model_tag", "policy_version"):
+            assert record[key] == answer[key], key
+        assert record["reasons"] == [
+            {key: reason[key] for key in ("code", "field", "contribution")}
+            for reason in answer["reasons"]
+        ]
+        assert record["out_of_training_range"] == answer["out_of_training_range"]
+        assert record["time"].endswith("Z") and record["latency_ms"] > 0
+        assert not math.isnan(record["default_probability"])
 
 
 def test_out_of_training_range_is_accepted_and_flagged(client: httpx.Client) -> None:

@@ -1,0 +1,202 @@
+"""The one batch scorer: a chunk of applications in, a chunk of decisions out.
+
+Validation (``validation``), encoding (``features.encode_columns``), scoring
+(``ServedModel.explain``) and deciding (``DecisionMaker.decide_columns``) are
+the online code; this module only lays their results out as the columns of
+``credit_risk.csv_format.DECISION_COLUMNS`` and as decision records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from credit_risk.batch.validation import validate_chunk
+from credit_risk.csv_format import DECISION_COLUMNS, INVALID_STATUS, RANGE_SEPARATOR
+from credit_risk.decisions import DecisionColumns, DecisionMaker
+from credit_risk.features import encode_columns
+from credit_risk.model_store import ServedModel
+from credit_risk.reasons import MAX_REASONS, REASON_CODES
+from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
+
+_STRING_COLUMNS: Final = {
+    "status",
+    "out_of_training_range",
+    "model_tag",
+    "policy_version",
+    "decision_id",
+    "error",
+    *(f"reason_{rank}_{part}" for rank in range(1, 5) for part in ("code", "field", "text")),
+}
+_INTEGER_COLUMNS: Final = {"row_id", "score"}
+DECISIONS_SCHEMA: Final = pa.schema(
+    [
+        pa.field(
+            name,
+            pa.string()
+            if name in _STRING_COLUMNS
+            else pa.int64()
+            if name in _INTEGER_COLUMNS
+            else pa.float64(),
+        )
+        for name in DECISION_COLUMNS
+    ]
+)
+"""The Arrow schema of a decisions file."""
+
+_CODES: Final = np.array([REASON_CODES[field][0] for field in APPLICATION_FIELDS], dtype=object)
+_TEXTS: Final = np.array([REASON_CODES[field][1] for field in APPLICATION_FIELDS], dtype=object)
+_FIELDS: Final = np.array(APPLICATION_FIELDS, dtype=object)
+_INTEGER_FIELDS: Final = frozenset({"seniority", "time", "age"})
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """One chunk's decisions (``DECISIONS_SCHEMA``) and the material of their records."""
+
+    decisions: pa.RecordBatch
+    applications: list[dict[str, Any]]
+    """The decided rows' applications as the API logs them, in decision order."""
+    decided: DecisionColumns
+    valid_rows: npt.NDArray[np.intp]
+    """Positions in ``decisions`` of the decided (not ``INVALID``) rows."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that could not even be read (a CSV line with the wrong number of fields)."""
+
+    row_id: int
+    error: str
+
+
+class BatchScorer:
+    """Scores chunks with one stored model: validation, features, explainer, policy."""
+
+    def __init__(self, served: ServedModel) -> None:
+        """Score with ``served`` and decide by the policy stored with it."""
+        self.served = served
+        self.decider = DecisionMaker(
+            model_tag=served.tag, policy=served.policy, training_ranges=served.training_ranges
+        )
+
+    def score(
+        self,
+        table: pa.Table | pa.RecordBatch,
+        row_ids: npt.NDArray[np.int64],
+        *,
+        from_text: bool,
+        bad_rows: Sequence[BadRow] = (),
+    ) -> ScoredChunk:
+        """Decide every row of ``table``; ``row_ids`` label them in the output.
+
+        Rows failing validation come out with status ``INVALID`` and an ``error``;
+        ``bad_rows`` (unreadable lines) are merged in by ``row_id``, so the output
+        stays in input order.
+        """
+        checked = validate_chunk(table, from_text=from_text)
+        features = encode_columns(checked.columns)
+        scored = (
+            self.served.explain(features)
+            if len(features)
+            else np.zeros((0, len(APPLICATION_FIELDS) + 1), dtype=np.float32)
+        )
+        decided = self.decider.decide_columns(features, scored)
+        valid = checked.valid
+        ids = np.asarray(row_ids, dtype=np.int64)
+        errors = [checked.errors.get(row) for row in range(len(valid))] if not valid.all() else None
+        if bad_rows:
+            ids = np.concatenate([ids, np.array([bad.row_id for bad in bad_rows], dtype=np.int64)])
+            valid = np.concatenate([valid, np.zeros(len(bad_rows), dtype=bool)])
+            errors = [*(errors or [None] * len(checked.valid)), *(bad.error for bad in bad_rows)]
+        order = np.argsort(ids, kind="stable")
+        ids, valid = ids[order], valid[order]
+        if errors is not None:
+            errors = [errors[i] for i in order.tolist()]
+        batch = _decisions_batch(ids, valid, errors, decided, self.decider)
+        return ScoredChunk(
+            decisions=batch,
+            applications=_applications(checked.columns),
+            decided=decided,
+            valid_rows=np.flatnonzero(valid),
+        )
+
+    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A pandas frame of applications in, a frame of ``DECISION_COLUMNS`` out.
+
+        Column types are the values' types, as in a Parquet file; NaN in a float
+        column means missing, as pandas means it.
+        """
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        ids = np.arange(len(frame), dtype=np.int64)
+        return self.score(table, ids, from_text=False).decisions.to_pandas()
+
+
+def _applications(columns: dict[str, npt.NDArray[Any]]) -> list[dict[str, Any]]:
+    # As the API's CreditApplication holds them: ints, floats, None, labels.
+    values: dict[str, list[Any]] = {}
+    for name in APPLICATION_FIELDS:
+        column = columns[name]
+        if name in _INTEGER_FIELDS:
+            values[name] = column.astype(np.int64).tolist()
+        elif name in NUMERIC_FIELDS:
+            values[name] = [None if math.isnan(v) else v for v in column.tolist()]
+        else:
+            values[name] = column.tolist()
+    rows = len(columns[APPLICATION_FIELDS[0]])
+    return [{name: values[name][row] for name in APPLICATION_FIELDS} for row in range(rows)]
+
+
+def _spread(values: pa.Array, positions: pa.Array) -> pa.Array:
+    # Valid rows' values put back among the invalid rows, which get null.
+    return values.take(positions)
+
+
+def _decisions_batch(
+    ids: npt.NDArray[np.int64],
+    valid: npt.NDArray[np.bool_],
+    errors: list[str | None] | None,
+    decided: DecisionColumns,
+    decider: DecisionMaker,
+) -> pa.RecordBatch:
+    count = len(ids)
+    rank_in_valid = np.cumsum(valid) - 1
+    positions = pa.array(rank_in_valid, type=pa.int64(), mask=~valid)
+    decided_count = len(decided.status)
+    status = pa.array(decided.status, type=pa.string())
+    columns: dict[str, pa.Array] = {
+        "row_id": pa.array(ids, type=pa.int64()),
+        "status": _spread(status, positions).fill_null(INVALID_STATUS),
+        "default_probability": _spread(pa.array(decided.default_probability), positions),
+        "score": _spread(pa.array(decided.score, type=pa.int64()), positions),
+        "out_of_training_range": _spread(
+            pa.array(
+                [RANGE_SEPARATOR.join(fields) for fields in decided.out_of_training_range],
+                type=pa.string(),
+            ),
+            positions,
+        ),
+        "model_tag": _spread(pa.array([decider.model_tag] * decided_count), positions),
+        "policy_version": _spread(pa.array([decider.policy.version] * decided_count), positions),
+        "decision_id": _spread(pa.array(decided.decision_id, type=pa.string()), positions),
+        "error": pa.array(errors if errors is not None else [None] * count, type=pa.string()),
+    }
+    for rank in range(MAX_REASONS):
+        fields = decided.reason_fields[:, rank] if decided_count else np.zeros(0, dtype=np.intp)
+        missing = ~decided.has_reason[:, rank] if decided_count else np.zeros(0, dtype=bool)
+        for part, table in (("code", _CODES), ("field", _FIELDS), ("text", _TEXTS)):
+            labels = pa.array(table[fields], type=pa.string(), mask=missing)
+            columns[f"reason_{rank + 1}_{part}"] = _spread(labels, positions)
+        columns[f"reason_{rank + 1}_contribution"] = _spread(
+            pa.array(decided.reason_contributions[rank], type=pa.float64()), positions
+        )
+    return pa.RecordBatch.from_arrays(
+        [columns[name] for name in DECISION_COLUMNS], schema=DECISIONS_SCHEMA
+    )

@@ -1,0 +1,238 @@
+"""The batch scorer on Apache Spark: ``mapInArrow`` over the same ``BatchScorer``.
+
+The model travels as the file ``bentoml.models.export_model`` writes
+(``SparkContext.addFile``); each Python worker imports it into a store of its
+own and loads it once, so the job runs unchanged on ``local[*]``, a standalone
+cluster, YARN or Kubernetes. The package's code travels as a zip
+(``addPyFile``); its dependencies must be on the executors (see docs/batch.md).
+
+Each executor writes its partitions' decision records, before yielding their
+decisions, to the records directory, which on a cluster must be a filesystem
+every executor mounts. A task that Spark retries writes its records again:
+records are at least once, decisions in the output exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from credit_risk.batch.scorer import DECISIONS_SCHEMA, BadRow
+from credit_risk.vocabulary import APPLICATION_FIELDS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from rich.console import Console
+
+ROW_ID: Final = "row_id"
+CORRUPT: Final = "_corrupt_record"
+ENDPOINT: Final = "score.py --spark"
+PACKAGE_DIR: Final = Path(__file__).resolve().parents[1]
+
+
+class SparkJobError(RuntimeError):
+    """The Spark job could not run; the message says why and what to do."""
+
+
+_loaded: dict[str, Any] = {}
+"""Per Python worker: the scorer and the record writer, made on the first partition."""
+
+
+def _worker_scorer(model_file: str, records_dir: str | None) -> tuple[Any, Any]:
+    if "scorer" not in _loaded:
+        import bentoml
+        from bentoml._internal.models import ModelStore  # the public import_model has no store=
+        from pyspark import SparkFiles
+
+        from credit_risk.batch.scorer import BatchScorer
+        from credit_risk.model_store import load_from_store
+        from credit_risk.records import RecordWriter
+
+        store = ModelStore(tempfile.mkdtemp(prefix="credit-risk-models-"))
+        model = bentoml.models.import_model(SparkFiles.get(model_file), _model_store=store)
+        # One thread: Spark already runs a Python worker per core.
+        _loaded["scorer"] = BatchScorer(load_from_store(model, nthread=1))
+        _loaded["records"] = (
+            RecordWriter.to_directory(records_dir) if records_dir is not None else None
+        )
+    return _loaded["scorer"], _loaded["records"]
+
+
+def partition_scorer(
+    model_file: str, *, from_text: bool, records_dir: str | None
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The function ``mapInArrow`` runs on each partition."""
+
+    def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from credit_risk.batch.job import chunk_record_lines
+
+        scorer, records = _worker_scorer(model_file, records_dir)
+        for batch in batches:
+            started = time.perf_counter()
+            bad_rows: list[BadRow] = []
+            table = pa.Table.from_batches([batch])
+            if CORRUPT in table.column_names:
+                corrupt = table.column(CORRUPT).is_valid()
+                for row_id, line in zip(
+                    table.filter(corrupt).column(ROW_ID).to_pylist(),
+                    table.filter(corrupt).column(CORRUPT).to_pylist(),
+                    strict=True,
+                ):
+                    fields = len(next(csv.reader([line]), []))
+                    bad_rows.append(
+                        BadRow(
+                            row_id,
+                            f"malformed line: {fields} fields where the header has "
+                            f"{len(APPLICATION_FIELDS)}",
+                        )
+                    )
+                table = table.filter(pc.invert(corrupt))
+            ids = np.asarray(table.column(ROW_ID).to_numpy(), dtype=np.int64)
+            table = table.select(list(APPLICATION_FIELDS))
+            scored = scorer.score(table, ids, from_text=from_text, bad_rows=bad_rows)
+            if records is not None and scored.applications:
+                latency_ms = (time.perf_counter() - started) * 1000
+                records.write_lines(
+                    chunk_record_lines(scored, endpoint=ENDPOINT, latency_ms=latency_ms)
+                )
+            yield scored.decisions
+
+    return score_partition
+
+
+def spark_schema() -> Any:
+    """``DECISIONS_SCHEMA`` as Spark's ``StructType``."""
+    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+    kinds = {pa.string(): StringType(), pa.int64(): LongType(), pa.float64(): DoubleType()}
+    return StructType([StructField(f.name, kinds[f.type], True) for f in DECISIONS_SCHEMA])
+
+
+def read_applications(spark: SparkSession, path: str, kind: str) -> tuple[DataFrame, bool]:
+    """The input as a DataFrame with ``row_id``; and whether its cells are CSV text."""
+    from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from credit_risk.batch.validation import check_columns
+
+    if kind == "csv":
+        names = spark.read.option("header", True).csv(path).columns
+        check_columns(names)
+        schema = StructType([StructField(name, StringType(), True) for name in names])
+        schema.add(StructField(CORRUPT, StringType(), True))
+        frame = (
+            spark.read.option("header", True)
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", CORRUPT)
+            .schema(schema)
+            .csv(path)
+        )
+    else:
+        frame = spark.read.parquet(path)
+        check_columns(frame.columns)
+    # Unique and in file order, though not consecutive across partitions.
+    return frame.withColumn(ROW_ID, F.monotonically_increasing_id()), kind == "csv"
+
+
+def _package_zip(directory: Path) -> Path:
+    target = directory / "credit_risk.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        for source in PACKAGE_DIR.rglob("*.py"):
+            archive.write(source, source.relative_to(PACKAGE_DIR.parent))
+    return target
+
+
+def run_spark_job(
+    input_path: Path | str,
+    output_path: Path | str,
+    *,
+    model_tag: str,
+    master: str | None,
+    partitions: int | None,
+    console: Console,
+    records_dir: str | None = None,
+) -> dict[str, int]:
+    """Score ``input_path`` into the directory ``output_path`` on Spark; the counts by status.
+
+    Raises ``SparkJobError`` with what to do when the model, Java or the input is missing.
+    """
+    import bentoml
+
+    from credit_risk.batch.io import file_format
+    from credit_risk.settings import load_settings
+
+    if shutil.which("java") is None and "JAVA_HOME" not in os.environ:
+        raise SparkJobError("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
+    try:
+        kind = file_format(Path(str(output_path)))
+        input_kind = file_format(Path(str(input_path)))
+    except ValueError as error:
+        raise SparkJobError(str(error)) from None
+    try:
+        model = bentoml.models.get(model_tag)
+    except bentoml.exceptions.NotFound:
+        raise SparkJobError(
+            f"model {model_tag} is not in the model store; train one with `python train.py`"
+        ) from None
+    settings = load_settings()
+    if records_dir is None and settings.monitoring:
+        records_dir = str(Path(settings.monitoring_dir).resolve())
+    # Local mode: the Python workers are this interpreter, with its packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("credit-risk-score")
+    if master is not None:
+        builder = builder.master(master)
+    started = time.perf_counter()
+    spark = builder.getOrCreate()
+    try:
+        with tempfile.TemporaryDirectory(prefix="credit-risk-spark-") as scratch:
+            exported = bentoml.models.export_model(model.tag, scratch + "/")
+            spark.sparkContext.addFile(exported)
+            spark.sparkContext.addPyFile(str(_package_zip(Path(scratch))))
+            try:
+                frame, from_text = read_applications(spark, str(input_path), input_kind)
+            except ValueError as error:
+                raise SparkJobError(f"{input_path}: {error}") from None
+            if partitions is not None:
+                frame = frame.repartition(partitions, ROW_ID).sortWithinPartitions(ROW_ID)
+            decisions = frame.mapInArrow(
+                partition_scorer(Path(exported).name, from_text=from_text, records_dir=records_dir),
+                spark_schema(),
+            )
+            writer = decisions.write.mode("overwrite")
+            if kind == "csv":
+                writer.option("header", True).csv(str(output_path))
+            else:
+                writer.parquet(str(output_path))
+        written = (
+            spark.read.option("header", True).csv(str(output_path))
+            if kind == "csv"
+            else spark.read.parquet(str(output_path))
+        )
+        counts = {
+            row["status"]: row["count"] for row in written.groupBy("status").count().collect()
+        }
+    finally:
+        spark.stop()
+    seconds = time.perf_counter() - started
+    rows = sum(counts.values())
+    console.print(
+        f"Spark ({master or 'spark-submit master'}): {rows:,} rows in {seconds:.1f} s "
+        f"({rows / seconds:,.0f} rows/s, session start included); by status {counts}; "
+        f"decisions in {output_path}/"
+    )
+    return counts

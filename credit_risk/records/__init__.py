@@ -1,0 +1,66 @@
+"""Decision records: the audit trail, written so that no decision leaves without its record.
+
+Public API (stable; the API workers and the batch scorer both use it)::
+
+    from credit_risk.records import (
+        RecordWriter, RecordsUnavailable, RecordsDirectoryError,
+        decision_lines, decision_record, read_records, open_writer, check_directory,
+    )
+
+    lines = decision_lines(applications, decisions, endpoint="score.py", latency_ms=1.2)
+    with RecordWriter.to_directory(monitoring_dir, fsync=False) as writer:  # or .to_stdout()
+        writer.write_lines(lines)    # blocks until written; raises RecordsUnavailable if not
+    await writer.commit(lines)       # the same, on an event loop (the service)
+    writer.writable                  # False while records cannot be written (/readyz)
+    read_records(monitoring_dir)     # .records (dicts), .skipped (torn or foreign lines)
+
+* ``decision_lines`` / ``decision_record``: the contract's JSON line per decision
+  (``format.py``); files are ``<monitoring_dir>/decisions/<host>-<pid>-<start>-<seq>.jsonl``.
+* ``RecordWriter``: group commit on one thread per process (``writer.py``); whole lines,
+  one ``os.write`` per group to an ``O_APPEND`` file (``sinks.py``), ``fsync`` per group on
+  request, rotation by size, or standard output. A group (a batch) is written whole or
+  not at all; after a crash a file can end with at most one partial line.
+* ``RecordsUnavailable``: raised by ``commit``/``write_lines`` when the lines were not
+  written (``required=True``, the default); its message is what the API answers with 503.
+  With ``required=False`` nothing is raised, and the loss is counted and logged.
+* ``RecordsDirectoryError``: at start, the directory is unusable; the message names the
+  path and the setting.
+* Metrics (``health.py``): ``credit_decision_records_written_total``,
+  ``credit_decision_records_failed_total{outcome}``, ``credit_decision_records_writable``.
+"""
+
+from credit_risk.records.format import (
+    RECORDS_SUBDIR,
+    decision_lines,
+    decision_record,
+    record_line,
+    utc_timestamp,
+)
+from credit_risk.records.reader import RecordsRead, read_records, record_files
+from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES
+from credit_risk.records.writer import (
+    SUSPENDED,
+    RecordsDirectoryError,
+    RecordsUnavailable,
+    RecordWriter,
+    check_directory,
+    open_writer,
+)
+
+__all__ = [
+    "DEFAULT_ROTATE_BYTES",
+    "RECORDS_SUBDIR",
+    "SUSPENDED",
+    "RecordWriter",
+    "RecordsDirectoryError",
+    "RecordsRead",
+    "RecordsUnavailable",
+    "check_directory",
+    "decision_lines",
+    "decision_record",
+    "open_writer",
+    "read_records",
+    "record_files",
+    "record_line",
+    "utc_timestamp",
+]

@@ -1,0 +1,228 @@
+"""Score a whole portfolio: applications in a CSV or Parquet file, decisions out.
+
+python score.py portfolio.csv -o decisions.csv          # or .parquet, in and out
+python score.py portfolio.parquet -o decisions.parquet --model credit_risk_model:abc
+python score.py --spark --master 'local[*]' portfolio.parquet -o decisions_dir
+
+The model comes from the BentoML store (BENTOML_HOME); decisions are the
+online service's (same validation, features, model, policy and reasons); each
+one's decision record goes to $CREDIT_RISK_MONITORING_DIR/decisions/ before
+its decision reaches the output. Exit codes: 0 done, 2 unusable input or
+arguments, 3 no such model, 4 records cannot be written, 5 Spark failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Final
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+logger = logging.getLogger("score")
+
+EXIT_INPUT: Final = 2
+EXIT_MODEL: Final = 3
+EXIT_RECORDS: Final = 4
+EXIT_SPARK: Final = 5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("input", type=Path, help="applications: *.csv (with a header) or *.parquet")
+    parser.add_argument("output", type=Path, nargs="?", help="decisions (or use -o)")
+    parser.add_argument("-o", "--output", dest="output_option", type=Path, help="decisions file")
+    parser.add_argument(
+        "--model",
+        default="credit_risk_model:latest",
+        help="model store tag (default: credit_risk_model:latest)",
+    )
+    parser.add_argument(
+        "--records-dir",
+        help="where decision records go (default: $CREDIT_RISK_MONITORING_DIR, or ./monitoring)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="XGBoost threads (default: every core)",
+    )
+    parser.add_argument("--spark", action="store_true", help="run on Spark (pip install .[spark])")
+    parser.add_argument(
+        "--master", default=None, help="Spark master with --spark (default: spark-submit's)"
+    )
+    parser.add_argument(
+        "--partitions", type=int, default=None, help="Spark partitions (default: Spark's)"
+    )
+    args = parser.parse_args(argv)
+    if args.output and args.output_option:
+        parser.error("give the output once: as the second argument or with -o")
+    args.output = args.output or args.output_option
+    if args.output is None:
+        parser.error("no output file: add -o decisions.csv (or .parquet)")
+    return args
+
+
+def summary_table(summary: object) -> Table:
+    """The job's counts and throughput."""
+    from credit_risk.batch.job import JobSummary
+
+    assert isinstance(summary, JobSummary)
+    table = Table(title="Batch scoring")
+    table.add_column("")
+    table.add_column("rows", justify="right")
+    table.add_row("applications", f"{summary.rows:,}")
+    for status in ("APPROVED", "MAYBE", "DECLINED", "INVALID"):
+        table.add_row(f"  {status}", f"{summary.by_status.get(status, 0):,}")
+    table.add_row("decision records", f"{summary.records:,}")
+    table.add_row("seconds", f"{summary.seconds:.1f}")
+    table.add_row("rows/s", f"{summary.rows_per_second:,.0f}")
+    return table
+
+
+class CommandError(Exception):
+    """Stops the command: an exit code and a message that says what to do."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def load_model(tag: str, threads: int) -> object:
+    """The stored model, loaded to score; ``CommandError`` when the store has no such model."""
+    import bentoml
+
+    from credit_risk.model_store import IncompatibleModelError, load_from_store
+
+    try:
+        return load_from_store(bentoml.models.get(tag), nthread=threads)
+    except bentoml.exceptions.NotFound:
+        raise CommandError(
+            EXIT_MODEL,
+            f"model {tag} is not in the model store "
+            f"({os.environ.get('BENTOML_HOME', '~/bentoml')}). Train one with "
+            "`python train.py`, or pass --model with a tag from `bentoml models list`.",
+        ) from None
+    except IncompatibleModelError as error:
+        raise CommandError(EXIT_MODEL, str(error)) from None
+
+
+def open_records(records_dir: str | None) -> object | None:
+    """The decision-record writer the settings describe, or None when records are off."""
+    from credit_risk.records import RecordsDirectoryError, open_writer
+    from credit_risk.settings import load_settings
+
+    settings = load_settings()
+    if not settings.monitoring:
+        logger.warning("Decision records are off (CREDIT_RISK_MONITORING=false).")
+        return None
+    try:
+        return open_writer(
+            sink=settings.records_sink,
+            monitoring_dir=records_dir or settings.monitoring_dir,
+            fsync=settings.records_fsync,
+            rotate_bytes=settings.records_rotate_bytes,
+            required=settings.records_required,
+        )
+    except RecordsDirectoryError as error:
+        raise CommandError(EXIT_RECORDS, f"{error}; or pass --records-dir") from None
+
+
+def score_locally(args: argparse.Namespace) -> None:
+    """The embedded default: stream the file through the scorer in this process."""
+    from credit_risk.batch.io import DecisionWriter, InputError, open_reader
+    from credit_risk.batch.job import JobSummary, run_job
+    from credit_risk.batch.scorer import BatchScorer
+    from credit_risk.model_store import ServedModel
+    from credit_risk.records import RecordsUnavailable, RecordWriter
+
+    try:
+        reader = open_reader(args.input)
+    except InputError as error:
+        raise CommandError(EXIT_INPUT, str(error)) from None
+    served = load_model(args.model, args.threads)
+    assert isinstance(served, ServedModel)
+    records = open_records(args.records_dir)
+    assert records is None or isinstance(records, RecordWriter)
+
+    console.print(f"Scoring [bold]{args.input}[/] with [bold]{served.tag}[/] -> {args.output}")
+    writer = DecisionWriter(args.output)
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:>12,} rows"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    try:
+        with progress:
+            task = progress.add_task("scoring", total=reader.total or 1, rows=0)
+
+            def on_chunk(summary: JobSummary, position: int) -> None:
+                progress.update(task, completed=position, rows=summary.rows)
+
+            summary = run_job(reader, writer, BatchScorer(served), records, on_chunk=on_chunk)
+            progress.update(task, completed=reader.total or 1)
+    except InputError as error:
+        raise CommandError(EXIT_INPUT, f"{error} (decisions so far: {writer.partial})") from None
+    except RecordsUnavailable as error:
+        raise CommandError(
+            EXIT_RECORDS, f"{error}; stopped. Decisions with records so far: {writer.partial}"
+        ) from None
+    finally:
+        if records is not None:
+            records.close()
+    console.print(summary_table(summary))
+    if summary.rows == 0:
+        console.print(
+            f"[yellow]{args.input} has a header but no applications:[/] "
+            f"{args.output} has the header only."
+        )
+    console.print(f"Decisions: [bold green]{args.output}[/]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score the input into the output; returns the exit code."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    try:
+        if args.spark:
+            from credit_risk.batch.spark import SparkJobError, run_spark_job
+
+            try:
+                run_spark_job(
+                    args.input,
+                    args.output,
+                    model_tag=args.model,
+                    master=args.master,
+                    partitions=args.partitions,
+                    console=console,
+                    records_dir=args.records_dir,
+                )
+            except SparkJobError as error:
+                raise CommandError(EXIT_SPARK, str(error)) from None
+        else:
+            score_locally(args)
+    except CommandError as failure:
+        console.print(f"[bold red]error:[/] {failure}")
+        return failure.code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
