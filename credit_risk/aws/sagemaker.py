@@ -14,15 +14,41 @@ port SageMaker calls) and then speaks to it on three paths, which
   ``{"applications": [...]}`` or a JSON list) or ``/classify_csv`` (``text/csv``),
   and then handled as any request: API key, content type, body limit,
   validation, decision records. No decision code lives here.
+
+CSV bodies come as batch transform sends them with ``SplitType=Line``: one
+application a line in the course's column order, the file's header line only in
+the first payload, if the file has one. A body without a header gets the
+columns' header before it goes to ``/classify_csv``; its answer then loses the
+decisions' header line, and line numbers in a 400 count the body's own lines.
+So the answer has a header line exactly when the body had one, and batch
+transform's ``AssembleWith=Line`` output has one decision line per input line.
+
+``Accept`` picks the answer's type: JSON decisions for a CSV body are
+``/classify_batch``'s (the body parsed by ``/classify_csv``'s own reader, at most
+1,000 lines), CSV decisions for a JSON body are written by ``/classify_csv``'s
+own writer.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+from collections.abc import Callable
 from typing import Any, Final
 
+from credit_risk.csv_endpoint import CSV_ROUTE, csv_refusal
+from credit_risk.csv_format import (
+    CsvError,
+    CsvProblem,
+    decision_row,
+    read_applications,
+    write_decisions,
+)
 from credit_risk.http_guards import ASGIApp, Message, Receive, Refusal, Scope, Send
+from credit_risk.schema import Decision
+from credit_risk.vocabulary import APPLICATION_FIELDS
 
 PING_PATH: Final = "/ping"
 INVOCATIONS_PATH: Final = "/invocations"
@@ -31,8 +57,12 @@ READY_PATH: Final = "/readyz"
 
 JSON_TYPE: Final = "application/json"
 CSV_TYPE: Final = "text/csv"
-CSV_ROUTE: Final = "/classify_csv"
 MIB: Final = 1024 * 1024
+HEADER_LINE: Final = ",".join(APPLICATION_FIELDS) + "\n"
+"""The header a headerless CSV body gets: the course's columns, in their order."""
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""A buffered response: status, headers, body."""
 
 
 class SageMakerAdapter:
@@ -83,24 +113,162 @@ class SageMakerAdapter:
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
-        media_type = _media_type(headers.get(b"content-type", b""))
-        accept = _media_type(headers.get(b"accept", b"")) or "*/*"
-        if media_type == CSV_TYPE:
-            if accept not in (CSV_TYPE, "*/*", "text/*"):
-                await _not_acceptable(send, accept, CSV_TYPE)
-                return
-            await self.app(_rewritten(scope, CSV_ROUTE), receive, send)
+        csv_body = _media_type(headers.get(b"content-type", b"")) == CSV_TYPE
+        wants = _wanted_type(headers.get(b"accept", b""), CSV_TYPE if csv_body else JSON_TYPE)
+        if wants is None:
+            offered = f"{CSV_TYPE} or {JSON_TYPE}"
+            await Refusal(406, f"Accept must allow {offered}.").send(send)
             return
-        if accept not in (JSON_TYPE, "*/*", "application/*"):
-            await _not_acceptable(send, accept, JSON_TYPE)
-            return
-        # Which JSON endpoint depends on the body's shape: read it, bounded (the
-        # guard inside still applies the limit to what is replayed to it).
         body = await _read_bounded(receive, self.max_body_bytes)
-        if body is None:
+        if body is None:  # the client went away
             return
-        path, body = _json_route(body)
-        await self.app(_rewritten(scope, path, body_length=len(body)), _replay(body, receive), send)
+        if not csv_body:
+            path, body = _json_route(body)
+            convert = _json_to_csv if wants == CSV_TYPE else None
+            await self._forward(scope, path, body, receive, send, convert=convert)
+            return
+        text = body.decode("utf-8-sig", errors="replace")
+        headerless = bool(text.strip()) and not _has_header(text)
+        if headerless:
+            text = HEADER_LINE + text
+        if wants == CSV_TYPE:
+            convert = _without_added_header if headerless else None
+            await self._forward(scope, CSV_ROUTE, text.encode(), receive, send, convert=convert)
+            return
+        try:
+            applications = read_applications(text)
+        except CsvError as error:
+            await _send_response(send, csv_refusal(_shifted(error, -1 if headerless else 0)))
+            return
+        batch = {"applications": [a.model_dump(mode="json") for a in applications]}
+        json_headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        json_headers.append((b"content-type", JSON_TYPE.encode()))
+        await self._forward(
+            {**scope, "headers": json_headers},
+            "/classify_batch",
+            json.dumps(batch).encode(),
+            receive,
+            send,
+        )
+
+    async def _forward(
+        self,
+        scope: Scope,
+        path: str,
+        body: bytes,
+        receive: Receive,
+        send: Send,
+        *,
+        convert: Callable[[Answer], Answer] | None = None,
+    ) -> None:
+        inner = _rewritten(scope, path, body_length=len(body))
+        replay = _replay(body, receive)
+        if convert is None:
+            await self.app(inner, replay, send)
+        else:
+            await self.app(inner, replay, _converting(send, convert))
+
+
+def _wanted_type(accept: bytes, natural: str) -> str | None:
+    """The answer's media type for an ``Accept`` header: ``natural`` unless it asks for the
+    other one; ``None`` when it allows neither."""
+    offered = {JSON_TYPE, CSV_TYPE}
+    ranges = [_media_type(part.encode()) for part in accept.decode("latin-1").split(",")]
+    ranges = [r for r in ranges if r] or ["*/*"]
+    if natural in ranges or "*/*" in ranges:
+        return natural
+    for media_range in ranges:
+        if media_range in offered:
+            return media_range
+        if media_range.endswith("/*"):
+            matching = [t for t in offered if t.startswith(media_range[:-1])]
+            if matching:
+                return natural if natural in matching else matching[0]
+    return None
+
+
+def _has_header(text: str) -> bool:
+    # A data line starts with a number (seniority); a header names columns.
+    first = next(csv.reader(io.StringIO(text, newline="")), [])
+    return any(cell.strip() in APPLICATION_FIELDS for cell in first)
+
+
+def _shifted(error: CsvError, lines: int) -> CsvError:
+    """The same problems with line numbers moved by ``lines`` (an added header removed)."""
+    return CsvError(
+        [CsvProblem(max(1, p.line + lines), p.column, p.message) for p in error.problems]
+    )
+
+
+def _without_added_header(answer: Answer) -> Answer:
+    """``/classify_csv``'s answer for a body whose header we added: without the decisions'
+    header line, and a 400's line numbers counted in the body as sent."""
+    status, headers, body = answer
+    if status == 200:
+        return status, headers, body.split(b"\n", 1)[1] if b"\n" in body else b""
+    if status == 400 and _media_type(dict(headers).get(b"content-type", b"")) == JSON_TYPE:
+        detail = json.loads(body).get("detail", [])
+        if detail and all(item.get("type") == "csv" for item in detail):
+            problems = [
+                CsvProblem(item["loc"][0], (item["loc"][1:] or [None])[0], item["msg"])
+                for item in detail
+            ]
+            refusal = csv_refusal(_shifted(CsvError(problems), -1))
+            return status, _with_length(headers, len(refusal.body)), bytes(refusal.body)
+    return answer
+
+
+def _json_to_csv(answer: Answer) -> Answer:
+    """A 200 of ``/classify`` or ``/classify_batch`` as ``/classify_csv`` would write it."""
+    status, headers, body = answer
+    if status != 200:
+        return answer
+    parsed = json.loads(body)
+    decisions = [Decision.model_validate(item) for item in parsed.get("decisions", [parsed])]
+    text = write_decisions(decision_row(i, d) for i, d in enumerate(decisions)).encode()
+    headers = [(k, v) for k, v in headers if k != b"content-type"]
+    headers.append((b"content-type", CSV_TYPE.encode()))
+    return status, _with_length(headers, len(text)), text
+
+
+def _with_length(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    return [*kept, (b"content-length", str(length).encode())]
+
+
+def _converting(send: Send, convert: Callable[[Answer], Answer]) -> Send:
+    """A ``send`` that buffers the whole response, converts it, then sends it."""
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def buffered(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        status, headers, body = convert((start["status"], list(start["headers"]), b"".join(chunks)))
+        await send({**start, "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return buffered
+
+
+async def _send_response(send: Send, response: Any) -> None:
+    """Send a prepared starlette ``Response`` (its status, headers and body)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": bytes(response.body)})
 
 
 def _json_route(body: bytes) -> tuple[str, bytes]:
@@ -173,9 +341,3 @@ async def _send_json(send: Send, payload: dict[str, Any]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def _not_acceptable(send: Send, accept: str, offered: str) -> None:
-    await Refusal(
-        406, f"Accept {accept!r} cannot be answered; this body answers as {offered}."
-    ).send(send)
