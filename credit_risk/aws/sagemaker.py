@@ -205,7 +205,8 @@ def _without_added_header(answer: Answer) -> Answer:
     header line, and a 400's line numbers counted in the body as sent."""
     status, headers, body = answer
     if status == 200:
-        return status, headers, body.split(b"\n", 1)[1] if b"\n" in body else b""
+        rows = body.split(b"\n", 1)[1] if b"\n" in body else b""
+        return status, _with_length(headers, len(rows)), rows
     if status == 400 and _media_type(dict(headers).get(b"content-type", b"")) == JSON_TYPE:
         detail = json.loads(body).get("detail", [])
         if detail and all(item.get("type") == "csv" for item in detail):
