@@ -332,15 +332,15 @@ def _suspended(refusal: RecordsUnavailable) -> Response:
     )
 
 
-# Outermost first: SageMaker's paths rewritten to the endpoints they mean (when
-# enabled); refusals (API key, content type, body size) before anything reads the
-# body; then the OpenAPI document amended to declare them.
-CreditRiskClassifier.add_asgi_middleware(
-    SageMakerAdapter,
-    enabled=settings.sagemaker,
-    max_body_bytes=settings.max_body_bytes,
-    max_concurrency=settings.api_workers,
-)
+# Outermost first: SageMaker's paths rewritten to the endpoints they mean (only
+# with CREDIT_RISK_SAGEMAKER); refusals (API key, content type, body size) before
+# anything reads the body; then the OpenAPI document amended to declare them.
+if settings.sagemaker:
+    CreditRiskClassifier.add_asgi_middleware(
+        SageMakerAdapter,
+        max_body_bytes=settings.max_body_bytes,
+        max_concurrency=settings.api_workers,
+    )
 CreditRiskClassifier.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=settings.max_body_bytes,

@@ -383,6 +383,10 @@ def test_lambda_warm_latency_memory_and_records(
         f"{peak_mb:.0f} MB of {LAMBDA_MEMORY_MB}; decision records on stdout: {len(records)}",
     )
     assert p99 <= WARM_P99_LIMIT_S
+    # prometheus_client's multiprocess files live under /tmp on a read-only root.
+    metrics = lambda_function.invoke(http_api_event("GET", "/metrics"))
+    assert metrics["statusCode"] == 200
+    assert 'credit_decisions_total{status="MAYBE"}' in metrics["body"]
     assert peak_mb < LAMBDA_MEMORY_MB
     # Every decision answered has its record on stdout (CloudWatch Logs on Lambda).
     assert sum(record["endpoint"] == "/classify" for record in records) >= WARM_INVOCATIONS

@@ -3,8 +3,8 @@
 SageMaker starts an inference image as ``docker run IMAGE serve`` (the bento's
 entrypoint runs ``bentoml serve``; the model's ``PORT=8080`` moves it to the
 port SageMaker calls) and then speaks to it on three paths, which
-``SageMakerAdapter``, an ASGI middleware outside every other, answers when
-``CREDIT_RISK_SAGEMAKER`` is on:
+``SageMakerAdapter``, an ASGI middleware outside every other, registered only
+when ``CREDIT_RISK_SAGEMAKER`` is on, answers:
 
 * ``GET /ping``: the service's ``/readyz`` (200 once the model is loaded);
 * ``GET /execution-parameters``: what batch transform may send (payload size,
@@ -68,25 +68,21 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 class SageMakerAdapter:
     """ASGI middleware: SageMaker's ``/ping``, ``/invocations``, ``/execution-parameters``."""
 
-    def __init__(
-        self, app: ASGIApp, *, enabled: bool, max_body_bytes: int, max_concurrency: int
-    ) -> None:
-        """Adapt ``app``; with ``enabled`` false every request passes through untouched.
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_concurrency: int) -> None:
+        """Adapt ``app``.
 
         Args:
             app: the service's ASGI app, with its guards.
-            enabled: whether to answer SageMaker's paths at all.
             max_body_bytes: the service's body limit, declared to batch transform.
             max_concurrency: concurrent requests batch transform may send (API workers).
         """
         self.app = app
-        self.enabled = enabled
         self.max_body_bytes = max_body_bytes
         self.max_concurrency = max_concurrency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer or rewrite SageMaker's paths; pass everything else on."""
-        if not self.enabled or scope["type"] != "http":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         route = (scope["method"], scope["path"])
