@@ -419,11 +419,23 @@ def _peak_memory_mb(container_id: str) -> float:
 SAGEMAKER_PORT: Final = 8080
 
 
+@dataclass(frozen=True)
+class SageMakerContainer:
+    """The image started as SageMaker starts it."""
+
+    url: str
+    container_id: str
+
+    def log(self) -> str:
+        """What the container printed (SageMaker sends it to CloudWatch Logs)."""
+        return docker("logs", self.container_id, check=False)
+
+
 @pytest.fixture(scope="module")
 def sagemaker(
     request: pytest.FixtureRequest, tmp_root: Path, container_image: ContainerImage
-) -> Iterator[str]:
-    """``docker run IMAGE serve`` with the SageMaker model's environment; yields its URL."""
+) -> Iterator[SageMakerContainer]:
+    """``docker run IMAGE serve`` with the SageMaker model's environment."""
     assert load_sagemaker_deploy().CONTAINER_ENVIRONMENT["PORT"] == str(SAGEMAKER_PORT)
     name = f"credit-risk-test-sagemaker-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
@@ -448,7 +460,7 @@ def sagemaker(
             f"SageMaker container {container_id[:12]} (`docker run IMAGE serve`): /ping 200 "
             f"after {ready - started:.1f} s",
         )
-        yield url
+        yield SageMakerContainer(url, container_id)
     finally:
         docker("rm", "--force", container_id, check=False)
 
@@ -465,17 +477,19 @@ def _wait_for_ping(url: str, container_id: str) -> float:
     pytest.fail(f"/ping never answered 200:\n{docker('logs', container_id, check=False)}")
 
 
-def test_sagemaker_declares_execution_parameters_within_the_body_limit(sagemaker: str) -> None:
-    declared = httpx.get(f"{sagemaker}/execution-parameters").json()
+def test_sagemaker_declares_execution_parameters_within_the_body_limit(
+    sagemaker: SageMakerContainer,
+) -> None:
+    declared = httpx.get(f"{sagemaker.url}/execution-parameters").json()
     assert declared["BatchStrategy"] in ("MULTI_RECORD", "SINGLE_RECORD")
     assert declared["MaxConcurrentTransforms"] >= 1
     assert 1 <= declared["MaxPayloadInMB"] <= 1_048_576 // 2**20
 
 
 def test_sagemaker_json_invocations_decide_as_bentoml_serve(
-    sagemaker: str, reference: ContainerServer, applications: list[dict[str, object]]
+    sagemaker: SageMakerContainer, reference: ContainerServer, applications: list[dict[str, object]]
 ) -> None:
-    one = httpx.post(f"{sagemaker}/invocations", json=COURSE_EXAMPLE)
+    one = httpx.post(f"{sagemaker.url}/invocations", json=COURSE_EXAMPLE)
     served = httpx.post(f"{reference.url}/classify", json=COURSE_EXAMPLE, headers=KEYED)
     assert _served_answer(one) == _served_answer(served)
     assert one.headers["content-type"] == "application/json"
@@ -484,24 +498,24 @@ def test_sagemaker_json_invocations_decide_as_bentoml_serve(
         f"{reference.url}/classify_batch", json={"applications": applications}, headers=KEYED
     ).json()["decisions"]
     for body in ({"applications": applications}, applications):
-        batch = httpx.post(f"{sagemaker}/invocations", json=body, timeout=30)
+        batch = httpx.post(f"{sagemaker.url}/invocations", json=body, timeout=30)
         assert batch.status_code == 200, batch.text
         _assert_same_decisions(batch.json()["decisions"], expected)
 
-    invalid = httpx.post(f"{sagemaker}/invocations", json={**COURSE_EXAMPLE, "age": -1})
+    invalid = httpx.post(f"{sagemaker.url}/invocations", json={**COURSE_EXAMPLE, "age": -1})
     served_invalid = httpx.post(
         f"{reference.url}/classify", json={**COURSE_EXAMPLE, "age": -1}, headers=KEYED
     )
     assert _served_answer(invalid) == _served_answer(served_invalid)
     refused = httpx.post(
-        f"{sagemaker}/invocations", json=COURSE_EXAMPLE, headers={"accept": "image/png"}
+        f"{sagemaker.url}/invocations", json=COURSE_EXAMPLE, headers={"accept": "image/png"}
     )
     assert refused.status_code == 406
 
 
 @pytest.mark.parametrize("header", [True, False], ids=["header", "no header"])
 def test_sagemaker_csv_invocations_decide_as_classify_batch(
-    sagemaker: str,
+    sagemaker: SageMakerContainer,
     reference: ContainerServer,
     applications: list[dict[str, object]],
     header: bool,
@@ -511,7 +525,7 @@ def test_sagemaker_csv_invocations_decide_as_classify_batch(
     ).json()["decisions"]
     body = as_csv(applications, header=header)
     answer = httpx.post(
-        f"{sagemaker}/invocations", content=body, headers={"content-type": "text/csv"}
+        f"{sagemaker.url}/invocations", content=body, headers={"content-type": "text/csv"}
     )
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/csv")
@@ -522,17 +536,23 @@ def test_sagemaker_csv_invocations_decide_as_classify_batch(
     _assert_same_decisions(csv_decisions(text), expected)
 
     as_json = httpx.post(
-        f"{sagemaker}/invocations",
+        f"{sagemaker.url}/invocations",
         content=body,
         headers={"content-type": "text/csv", "accept": "application/json"},
     )
     assert as_json.status_code == 200, as_json.text
     _assert_same_decisions(as_json.json()["decisions"], expected)
+    # Every decision answered has its record on stdout (CloudWatch Logs on SageMaker).
+    records = _records_when_logged(sagemaker.log, 1)
+    ids = {row["decision_id"] for row in csv.DictReader(io.StringIO(text, newline=""))}
+    assert ids <= {record["decision_id"] for record in records}
 
 
-def test_sagemaker_answers_json_as_csv_and_names_the_bad_line(sagemaker: str) -> None:
+def test_sagemaker_answers_json_as_csv_and_names_the_bad_line(
+    sagemaker: SageMakerContainer,
+) -> None:
     as_csv_answer = httpx.post(
-        f"{sagemaker}/invocations", json=[COURSE_EXAMPLE] * 3, headers={"accept": "text/csv"}
+        f"{sagemaker.url}/invocations", json=[COURSE_EXAMPLE] * 3, headers={"accept": "text/csv"}
     )
     assert as_csv_answer.status_code == 200, as_csv_answer.text
     [decision] = {row["status"] for row in csv_decisions(as_csv_answer.text)}
@@ -540,14 +560,14 @@ def test_sagemaker_answers_json_as_csv_and_names_the_bad_line(sagemaker: str) ->
     # Line 2 of a headerless body, not line 3 of the body with the header added.
     bad = as_csv([COURSE_EXAMPLE, {**COURSE_EXAMPLE, "age": -1}], header=False)
     refused = httpx.post(
-        f"{sagemaker}/invocations", content=bad, headers={"content-type": "text/csv"}
+        f"{sagemaker.url}/invocations", content=bad, headers={"content-type": "text/csv"}
     )
     assert refused.status_code == 400
     assert refused.json()["detail"][0]["loc"] == [2, "age"], refused.text
 
 
 def test_sagemaker_invocations_throughput_against_classify_batch(
-    request: pytest.FixtureRequest, sagemaker: str
+    request: pytest.FixtureRequest, sagemaker: SageMakerContainer
 ) -> None:
     json_body = json.dumps({"applications": [COURSE_EXAMPLE] * MAX_BATCH_SIZE})
     csv_body = as_csv([COURSE_EXAMPLE] * MAX_BATCH_SIZE, header=False)
@@ -562,7 +582,7 @@ def test_sagemaker_invocations_throughput_against_classify_batch(
                 started = time.perf_counter()
                 for _ in range(5):
                     answer = http.post(
-                        f"{sagemaker}{path}", content=body, headers={"content-type": media_type}
+                        f"{sagemaker.url}{path}", content=body, headers={"content-type": media_type}
                     )
                     assert answer.status_code == 200
                 seconds[name] = (time.perf_counter() - started) / 5
