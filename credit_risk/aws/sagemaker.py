@@ -23,10 +23,10 @@ decisions' header line, and line numbers in a 400 count the body's own lines.
 So the answer has a header line exactly when the body had one, and batch
 transform's ``AssembleWith=Line`` output has one decision line per input line.
 
-``Accept`` picks the answer's type: JSON decisions for a CSV body are
-``/classify_batch``'s (the body parsed by ``/classify_csv``'s own reader, at most
-1,000 lines), CSV decisions for a JSON body are written by ``/classify_csv``'s
-own writer.
+``Accept`` picks the answer's type; the request is decided by the endpoint of
+its body's type, inside the guards, and only the answer is converted: CSV
+decisions read back into ``/classify_batch``'s JSON, JSON decisions written with
+``/classify_csv``'s own writer.
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ from typing import Any, Final
 
 from credit_risk.csv_endpoint import CSV_ROUTE, csv_refusal
 from credit_risk.csv_format import (
+    RANGE_SEPARATOR,
     CsvError,
     CsvProblem,
     decision_row,
-    read_applications,
     write_decisions,
 )
 from credit_risk.http_guards import ASGIApp, Message, Receive, Refusal, Scope, Send
-from credit_risk.schema import Decision
+from credit_risk.reasons import MAX_REASONS
+from credit_risk.schema import BatchDecisions, Decision, Reason
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 PING_PATH: Final = "/ping"
@@ -127,25 +128,14 @@ class SageMakerAdapter:
         headerless = bool(text.strip()) and not _has_header(text)
         if headerless:
             text = HEADER_LINE + text
-        if wants == CSV_TYPE:
-            convert = _without_added_header if headerless else None
-            await self._forward(scope, CSV_ROUTE, text.encode(), receive, send, convert=convert)
-            return
-        try:
-            applications = read_applications(text)
-        except CsvError as error:
-            await _send_response(send, csv_refusal(_shifted(error, -1 if headerless else 0)))
-            return
-        batch = {"applications": [a.model_dump(mode="json") for a in applications]}
-        json_headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-        json_headers.append((b"content-type", JSON_TYPE.encode()))
-        await self._forward(
-            {**scope, "headers": json_headers},
-            "/classify_batch",
-            json.dumps(batch).encode(),
-            receive,
-            send,
-        )
+        # Everything is /classify_csv's own answer, converted on its way out.
+        steps = [_body_line_numbers] if headerless else []
+        if wants == CSV_TYPE and headerless:
+            steps.append(_without_header_line)
+        if wants == JSON_TYPE:
+            steps.append(_csv_to_json)
+        convert = _chain(steps) if steps else None
+        await self._forward(scope, CSV_ROUTE, text.encode(), receive, send, convert=convert)
 
     async def _forward(
         self,
@@ -189,30 +179,75 @@ def _has_header(text: str) -> bool:
     return any(cell.strip() in APPLICATION_FIELDS for cell in first)
 
 
-def _shifted(error: CsvError, lines: int) -> CsvError:
-    """The same problems with line numbers moved by ``lines`` (an added header removed)."""
-    return CsvError(
-        [CsvProblem(max(1, p.line + lines), p.column, p.message) for p in error.problems]
-    )
+def _chain(steps: list[Callable[[Answer], Answer]]) -> Callable[[Answer], Answer]:
+    def chained(answer: Answer) -> Answer:
+        for step in steps:
+            answer = step(answer)
+        return answer
+
+    return chained
 
 
-def _without_added_header(answer: Answer) -> Answer:
-    """``/classify_csv``'s answer for a body whose header we added: without the decisions'
-    header line, and a 400's line numbers counted in the body as sent."""
+def _body_line_numbers(answer: Answer) -> Answer:
+    """A 400 of ``/classify_csv`` for a body whose header we added, with its line numbers
+    counted in the body as it was sent."""
     status, headers, body = answer
-    if status == 200:
-        rows = body.split(b"\n", 1)[1] if b"\n" in body else b""
-        return status, _with_length(headers, len(rows)), rows
-    if status == 400 and _media_type(dict(headers).get(b"content-type", b"")) == JSON_TYPE:
-        detail = json.loads(body).get("detail", [])
-        if detail and all(item.get("type") == "csv" for item in detail):
-            problems = [
-                CsvProblem(item["loc"][0], (item["loc"][1:] or [None])[0], item["msg"])
-                for item in detail
-            ]
-            refusal = csv_refusal(_shifted(CsvError(problems), -1))
-            return status, _with_length(headers, len(refusal.body)), bytes(refusal.body)
-    return answer
+    if status != 400 or _media_type(dict(headers).get(b"content-type", b"")) != JSON_TYPE:
+        return answer
+    detail = json.loads(body).get("detail", [])
+    if not detail or any(item.get("type") != "csv" for item in detail):
+        return answer
+    problems = [
+        CsvProblem(max(1, item["loc"][0] - 1), (item["loc"][1:] or [None])[0], item["msg"])
+        for item in detail
+    ]
+    refusal = csv_refusal(CsvError(problems))
+    return status, _with_length(headers, len(refusal.body)), bytes(refusal.body)
+
+
+def _without_header_line(answer: Answer) -> Answer:
+    """``/classify_csv``'s decisions for a body whose header we added, without theirs."""
+    status, headers, body = answer
+    if status != 200:
+        return answer
+    rows = body.split(b"\n", 1)[1] if b"\n" in body else b""
+    return status, _with_length(headers, len(rows)), rows
+
+
+def _csv_to_json(answer: Answer) -> Answer:
+    """``/classify_csv``'s decisions as ``/classify_batch`` answers them."""
+    status, headers, body = answer
+    if status != 200:
+        return answer
+    rows = csv.DictReader(io.StringIO(body.decode(), newline=""))
+    text = BatchDecisions(decisions=[_decision(row) for row in rows]).model_dump_json().encode()
+    return status, _typed(headers, JSON_TYPE, len(text)), text
+
+
+def _decision(row: dict[str, str]) -> Decision:
+    """A row of ``DECISION_COLUMNS`` back into the ``Decision`` it was written from
+    (Python's CSV writes floats by ``repr``, which reads back exactly)."""
+    reasons = [
+        Reason(
+            code=row[f"reason_{rank}_code"],
+            field=row[f"reason_{rank}_field"],
+            text=row[f"reason_{rank}_text"],
+            contribution=float(row[f"reason_{rank}_contribution"]),
+        )
+        for rank in range(1, MAX_REASONS + 1)
+        if row[f"reason_{rank}_code"]
+    ]
+    ranges = row["out_of_training_range"]
+    return Decision(
+        status=row["status"],  # type: ignore[arg-type]
+        default_probability=float(row["default_probability"]),
+        score=int(row["score"]),
+        reasons=reasons,
+        out_of_training_range=ranges.split(RANGE_SEPARATOR) if ranges else [],
+        model_tag=row["model_tag"],
+        policy_version=row["policy_version"],
+        decision_id=row["decision_id"],
+    )
 
 
 def _json_to_csv(answer: Answer) -> Answer:
@@ -223,9 +258,14 @@ def _json_to_csv(answer: Answer) -> Answer:
     parsed = json.loads(body)
     decisions = [Decision.model_validate(item) for item in parsed.get("decisions", [parsed])]
     text = write_decisions(decision_row(i, d) for i, d in enumerate(decisions)).encode()
-    headers = [(k, v) for k, v in headers if k != b"content-type"]
-    headers.append((b"content-type", CSV_TYPE.encode()))
-    return status, _with_length(headers, len(text)), text
+    return status, _typed(headers, CSV_TYPE, len(text)), text
+
+
+def _typed(
+    headers: list[tuple[bytes, bytes]], media_type: str, length: int
+) -> list[tuple[bytes, bytes]]:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+    return _with_length([*kept, (b"content-type", media_type.encode())], length)
 
 
 def _with_length(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
@@ -254,18 +294,6 @@ def _converting(send: Send, convert: Callable[[Answer], Answer]) -> Send:
         await send({"type": "http.response.body", "body": body})
 
     return buffered
-
-
-async def _send_response(send: Send, response: Any) -> None:
-    """Send a prepared starlette ``Response`` (its status, headers and body)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status_code,
-            "headers": response.raw_headers,
-        }
-    )
-    await send({"type": "http.response.body", "body": bytes(response.body)})
 
 
 def _json_route(body: bytes) -> tuple[str, bytes]:
