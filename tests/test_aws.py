@@ -289,6 +289,8 @@ CASES: Final = [
     ("model card", "POST", "/model", None, KEYED),
     ("probe without key", "GET", "/readyz", None, {}),
     ("unknown route", "GET", "/nowhere", None, KEYED),
+    ("web page", "GET", "/", None, {}),
+    ("API document", "GET", "/docs.json", None, {}),
 ]
 """(name, method, path, body, headers): requests whose answers must match ``bentoml serve``'s."""
 
