@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from credit_risk import observability
+from credit_risk.aws.sagemaker import SageMakerAdapter
 from credit_risk.csv_endpoint import CSV_ROUTE, CsvBody, csv_decisions, csv_refusal
 from credit_risk.csv_format import CSV_MEDIA_TYPE, CsvError, read_applications
 from credit_risk.decisions import DecisionMaker
@@ -346,8 +347,15 @@ def _suspended(refusal: RecordsUnavailable) -> Response:
     )
 
 
-# Outermost first: refusals (API key, content type, body size) before anything
-# reads the body; then the OpenAPI document amended to declare them.
+# Outermost first: SageMaker's paths rewritten to the endpoints they mean (only
+# with CREDIT_RISK_SAGEMAKER); refusals (API key, content type, body size) before
+# anything reads the body; then the OpenAPI document amended to declare them.
+if settings.sagemaker:
+    CreditRiskClassifier.add_asgi_middleware(
+        SageMakerAdapter,
+        max_body_bytes=settings.max_body_bytes,
+        max_concurrency=settings.api_workers,
+    )
 CreditRiskClassifier.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=settings.max_body_bytes,

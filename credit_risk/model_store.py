@@ -51,6 +51,10 @@ def save_to_store(
     """Save the booster with its labels and metadata as a new version of ``credit_risk_model``."""
     with bentoml.models.create(MODEL_NAME, labels=labels, metadata=metadata) as model:
         booster.save_model(Path(model.path) / BOOSTER_FILE)
+        # BentoML stages the model in a mkdtemp folder (mode 0700), and that mode
+        # travels into bentos and images: AWS Lambda, which runs an image as a user
+        # of its own, could then not read the model. Readable by all, like a package.
+        Path(model.path).chmod(0o755)
     logger.info("Saved %s", model.tag)
     return model
 

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         description="Largest request body accepted; a full batch of 1,000 is about 230 kB.",
     )
 
+    sagemaker: bool = Field(
+        default=False,
+        description=(
+            "Also answer SageMaker's GET /ping, POST /invocations and GET "
+            "/execution-parameters (credit_risk/aws/sagemaker.py); run with PORT=8080."
+        ),
+    )
+
     @field_validator("api_key")
     @classmethod
     def _usable_api_key(cls, key: SecretStr | None) -> SecretStr | None:

@@ -88,6 +88,8 @@ def test_bento_carries_only_the_serving_code(bento_tag: str) -> None:
         *(f"credit_risk/drift/{name}" for name in ("__init__.py", "psi.py", "live.py")),
         # The decision-record writer.
         *(str(p.relative_to(ROOT)) for p in (package / "records").glob("*.py")),
+        # The Lambda handler and the SageMaker adapter.
+        *(str(p.relative_to(ROOT)) for p in (package / "aws").glob("*.py")),
     ]
     # BentoML adds the effective bentofile it built from.
     assert packed == sorted([*code, "bentofile.yaml"])
