@@ -109,7 +109,7 @@ class RequestGuard:
                 return
             refusal = self._check_body(scope["path"], body)
             if isinstance(body, bytes):
-                receive = _replay(body, receive)
+                receive = replay_body(body, receive)
         if refusal is not None:
             await refusal.send(send)
             return
@@ -244,7 +244,8 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("latin-1", "replace")).digest()
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body``, already read, as one message."""
     delivered = False
 
     async def replay() -> Message:

@@ -46,7 +46,15 @@ from credit_risk.csv_format import (
     decision_row,
     write_decisions,
 )
-from credit_risk.http_guards import ASGIApp, Message, Receive, Refusal, Scope, Send
+from credit_risk.http_guards import (
+    ASGIApp,
+    Message,
+    Receive,
+    Refusal,
+    Scope,
+    Send,
+    replay_body,
+)
 from credit_risk.reasons import MAX_REASONS
 from credit_risk.schema import BatchDecisions, Decision, Reason
 from credit_risk.vocabulary import APPLICATION_FIELDS
@@ -148,7 +156,7 @@ class SageMakerAdapter:
         convert: Callable[[Answer], Answer] | None = None,
     ) -> None:
         inner = _rewritten(scope, path, body_length=len(body))
-        replay = _replay(body, receive)
+        replay = replay_body(body, receive)
         if convert is None:
             await self.app(inner, replay, send)
         else:
@@ -337,20 +345,6 @@ async def _read_bounded(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    delivered = False
-
-    async def replay() -> Message:
-        nonlocal delivered
-        if delivered:
-            # After the body, only a disconnect can come: ask the server.
-            return await receive()
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 async def _send_json(send: Send, payload: dict[str, Any]) -> None:
