@@ -107,6 +107,17 @@ def test_every_row_of_the_data(
     )
 
 
+def test_an_application_gets_the_same_answer_in_any_batch(
+    compiled: explainer.CompiledExplainer, data_rows: npt.NDArray[np.float32]
+) -> None:
+    # Bit for bit: /classify, /classify_batch, /classify_csv and score.py batch
+    # differently, and the same application must not move with its neighbours.
+    whole = compiled.explain(data_rows[:1000])
+    for size in (1, 7, explainer.SMALL_BATCH, explainer.SMALL_BATCH + 1, 333):
+        parts = [compiled.explain(data_rows[i : min(i + size, 1000)]) for i in range(0, 1000, size)]
+        np.testing.assert_array_equal(np.vstack(parts), whole)
+
+
 def test_generated_applications(served: ServedModel, compiled: explainer.CompiledExplainer) -> None:
     applications = ApplicationGenerator(served.metadata["reference"], seed=7).draw(3000)
     rows = encode_columns(pd.DataFrame(applications))
