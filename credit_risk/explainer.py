@@ -99,6 +99,7 @@ class CompiledExplainer:
     """Per (tree, pattern): minus the leaf value (tree 0's with the base margin
     added, so that trees sum in XGBoost's order), then the contributions mapped
     to the outputs."""
+
     @property
     def n_trees(self) -> int:
         """Trees compiled."""

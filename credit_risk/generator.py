@@ -54,7 +54,16 @@ class Shift:
         }
         return tuple(name for name in APPLICATION_FIELDS if moved.get(name))
 
-    def apply(
+    def apply(self, applications: list[Application], rng: np.random.Generator) -> list[Application]:
+        """The applications as this shifted population would send them (new dicts)."""
+        columns = {name: [a[name] for a in applications] for name in APPLICATION_FIELDS}
+        shifted = self.apply_columns(columns, rng)
+        return [
+            {**application, **{name: shifted[name][row] for name in self.fields}}
+            for row, application in enumerate(applications)
+        ]
+
+    def apply_columns(
         self, columns: dict[str, list[Any]], rng: np.random.Generator
     ) -> dict[str, list[Any]]:
         """Drawn columns as this shifted population would send them (new lists)."""
@@ -108,7 +117,8 @@ class ApplicationGenerator:
             weights = np.array([shares.get(label, 0.0) for label in labels])
             drawn = self._rng.choice(labels, size=count, p=weights / weights.sum())
             columns[name] = drawn.tolist()
-        return self._shift.apply({name: columns[name] for name in APPLICATION_FIELDS}, self._rng)
+        drawn = {name: columns[name] for name in APPLICATION_FIELDS}
+        return self._shift.apply_columns(drawn, self._rng)
 
     def _numeric(self, name: str, count: int) -> list[Any]:
         binned = self._reference["numeric"][name]
