@@ -2,7 +2,11 @@
 
 Kept only as the reference the new service must beat; BentoML 1.4 prints that
 this API is deprecated. It does the same validation and inference as the
-service, through a batchable legacy runner. Serve it with
+service, through a batchable legacy runner. ``CREDIT_RISK_BASELINE_EXPLAINER``
+picks how its runner computes the reasons, as in ``fastapi_app.py``:
+``xgboost`` (XGBoost's ``pred_contribs``, what the course's design would do) or
+``compiled`` (default; the service's explainer: only the architecture differs).
+Serve it with
 
     bentoml serve benchmarks.legacy_service:svc
 """
@@ -21,6 +25,7 @@ from credit_risk.model_store import MODEL_NAME, load_from_store
 from credit_risk.schema import CreditApplication
 
 stored = bentoml.models.get(os.environ.get("CREDIT_RISK_MODEL_TAG", f"{MODEL_NAME}:latest"))
+WITH_XGBOOST = os.environ.get("CREDIT_RISK_BASELINE_EXPLAINER", "compiled") == "xgboost"
 
 
 class CreditRiskRunnable(bentoml.legacy.Runnable):
@@ -30,7 +35,7 @@ class CreditRiskRunnable(bentoml.legacy.Runnable):
     SUPPORTS_CPU_MULTI_THREADING = False
 
     def __init__(self) -> None:
-        self.served = load_from_store(stored, nthread=1)
+        self.served = load_from_store(stored, nthread=1, compile_explainer=not WITH_XGBOOST)
 
     @bentoml.legacy.Runnable.method(batchable=True, batch_dim=0)
     def explain(self, features: np.ndarray) -> np.ndarray:

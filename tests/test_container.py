@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import bentoml
@@ -122,7 +122,9 @@ def test_container_is_ready_classifies_and_drains_on_docker_stop(
                 return answer.status_code, time.monotonic()
 
             pending = [pool.submit(post) for _ in range(IN_FLIGHT)]
-            time.sleep(0.3)  # let the requests reach the workers
+            # SIGTERM once the first batch is answered: the others are sent and being
+            # decided (a fixed pause let all eight finish first once explaining got fast).
+            wait(pending, return_when=FIRST_COMPLETED)
             stopping = time.monotonic()
             exit_code = server.stop()
             stop_seconds = time.monotonic() - stopping
