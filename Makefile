@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help serve test test-bare-clone lint install train container-base browser spark-java bench
+.PHONY: help serve test test-bare-clone lint install train container-base browser spark-java haproxy bench
 
 ## List the targets (what `make` alone does).
 help:
@@ -44,20 +44,26 @@ lint: $(STAMP)
 container-base:
 	-container/with-engine.sh container/build-base-image.sh
 
-## The web page tests' browser: Debian's chromium and chromium-driver.
-## The web page's tests drive Debian's chromium through chromium-driver, installed as
-## root when missing (tests/browser/ensure-chromium.sh). Ignored on failure (`-`) for
-## the same reason: without them the browser tests skip, but under CI they fail.
+## The page tests' browser: Debian's chromium and chromium-driver.
+## These three install Debian's packages as root when missing (container/ensure-packages.sh).
+## Ignored on failure (`-`) for the same reason as above: without them their tests skip,
+## but under CI they fail.
 browser:
-	-tests/browser/ensure-chromium.sh
+	-container/ensure-packages.sh browser \
+		'test -x /usr/bin/chromium && test -x /usr/bin/chromedriver' \
+		chromium chromium-driver fonts-dejavu-core
 
-## Java 17 for the Spark test (score.py --spark): Debian's openjdk-17-jre-headless,
-## installed as root when missing. Without it the Spark test skips, but under CI it fails.
+## Java 17 for the Spark test of score.py: Debian's openjdk-17-jre-headless.
 spark-java:
-	-container/ensure-java.sh
+	-container/ensure-packages.sh java \
+		'java -version 2>&1 | grep -Eq "version \"(1[7-9]|[2-9][0-9])"' openjdk-17-jre-headless
+
+## HAProxy for the replica test: Debian's haproxy.
+haproxy:
+	-container/ensure-packages.sh haproxy 'command -v haproxy' haproxy
 
 ## Lint, then the whole test suite; then the data tests again as a bare clone runs them.
-test: lint container-base browser spark-java
+test: lint container-base browser spark-java haproxy
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-bare-clone
 

@@ -1,6 +1,6 @@
 """The loan officer's page (``/app``), driven in a real headless Chromium against real servers.
 
-Chromium and chromedriver are Debian's (``tests/browser/ensure-chromium.sh`` installs
+Chromium and chromedriver are Debian's (``make browser`` installs
 them as root when missing); selenium talks to them, nothing downloads a browser.
 Without them these tests skip, but under CI they fail. Every test saves its
 screenshots under its own ``tmp_path``.
@@ -63,7 +63,7 @@ def chromium() -> None:
     """Debian's Chromium and chromedriver, or a skip (a failure under CI)."""
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
     if missing:
-        reason = f"{', '.join(missing)} missing: run tests/browser/ensure-chromium.sh as root"
+        reason = f"{', '.join(missing)} missing: run `make browser` (as root)"
         if in_ci():
             pytest.fail(f"CI must run the browser tests, but {reason}", pytrace=False)
         pytest.skip(reason)
