@@ -430,6 +430,17 @@ class ContainerServer(Server):
         return code
 
 
+def follow_logs(container_id: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """``docker logs --follow`` the container into ``log_path``; ends with the container."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            ["docker", "logs", "--follow", container_id],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def start_container(
     tmp_root: Path, image: str, extra_env: dict[str, str] | None = None
 ) -> ContainerServer:
@@ -460,13 +471,7 @@ def start_container(
     )
     try:
         port = docker("port", container_id, "3000/tcp").splitlines()[0].rpartition(":")[2]
-        with log_path.open("wb") as log:
-            follower = subprocess.Popen(
-                ["docker", "logs", "--follow", container_id],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        follower = follow_logs(container_id, log_path)
     except BaseException:
         docker("rm", "--force", container_id, check=False)
         raise

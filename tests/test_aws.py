@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import statistics
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from .conftest import (
     ContainerServer,
     announce,
     docker,
+    follow_logs,
     start_container,
 )
 from .deploy_scripts import load_sagemaker_deploy
@@ -198,13 +198,7 @@ def lambda_function(
         container_image.name,
         *LAMBDA_COMMAND,
     )
-    with log_path.open("wb") as log:
-        follower = subprocess.Popen(
-            ["docker", "logs", "--follow", container_id],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    follower = follow_logs(container_id, log_path)
     try:
         response = _first_answer(runtime, first, container_id, log_path)
         function = LambdaFunction(
