@@ -3,7 +3,7 @@
 python benchmarks/drift_live.py [--model TAG] [--window 1000]
 
 Feeds ``RollingDrift.observe`` the way the service does (CreditApplication objects
-and their decisions), single decisions and batches, gauges included, and prints
+and their default probabilities), single decisions and batches, gauges included, and prints
 µs per decision, with the cost of scoring the same rows (``ServedModel.explain``)
 measured in the same run for scale. Each figure is the best of 5 repeats, which
 on a shared machine is the least disturbed one. Needs a trained model in the store.
@@ -28,11 +28,6 @@ from credit_risk.schema import CreditApplication
 REPEATS = 5
 
 
-class _Decision:
-    def __init__(self, probability: float) -> None:
-        self.default_probability = probability
-
-
 def _best_us_per_row(run: Callable[[int], None], batch: int, rows: int = 20_000) -> float:
     rounds = max(1, rows // batch)
     best = float("inf")
@@ -55,12 +50,12 @@ def main() -> None:
     served = load_from_store(model, nthread=1)
     drawn = ApplicationGenerator(reference, seed=0).draw(5000)
     applications = [CreditApplication.model_validate(a) for a in drawn]
-    decisions = [_Decision((i % 97) / 97) for i in range(len(applications))]
+    probabilities = [(i % 97) / 97 for i in range(len(applications))]
     drift = RollingDrift(ReferenceBins.from_reference(reference), args.window)
     print(f"window {args.window}, best of {REPEATS}:")
     for batch in (1, 8, 100, 1000):
         slices = [
-            (applications[s : s + batch], decisions[s : s + batch])
+            (applications[s : s + batch], probabilities[s : s + batch])
             for s in range(0, len(applications) - batch + 1, batch)
         ]
         features = [np.asarray(encode_applications(a), dtype=np.float32) for a, _ in slices]

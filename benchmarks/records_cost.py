@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credit_risk.records import RecordWriter, decision_lines  # noqa: E402
+from credit_risk.records import RecordWriter, application_fields, decision_lines  # noqa: E402
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication, Decision, Reason  # noqa: E402
 
 APPLICATION = CreditApplication.model_validate(COURSE_EXAMPLE)
@@ -66,7 +66,12 @@ def main() -> None:
     """Print the figures."""
 
     def build() -> list[bytes]:
-        return decision_lines([APPLICATION], [DECISION], endpoint="/classify", latency_ms=1.0)
+        return decision_lines(
+            [application_fields(APPLICATION)],
+            [DECISION.model_dump()],
+            endpoint="/classify",
+            latency_ms=1.0,
+        )
 
     (line,) = build()
     print(f"record line: {len(line)} bytes, built in {per_call_us(build, 5000):.1f} us")

@@ -4,9 +4,10 @@ Times each step the classifier runs for ``/classify`` (one application) and
 ``/classify_batch`` (1,000), outside any server: the two ASGI middlewares
 (``RequestGuard``, ``OpenAPIDocument``) around an app that does nothing, the
 parsing of the body into the API's pydantic input (BentoML's step, timed here for
-scale), the encoding, ``ServedModel.explain``, the decisions (``decide_all``),
-the metrics (``observability.count_all``) and the JSON response. Decision records
-are not timed here (their writer is its own concern). Output, a Markdown table::
+scale), the encoding, ``ServedModel.explain``, the decisions (``decide_columns``
+and their JSON form, ``answers``), the record lines (``decision_lines``), the
+metrics (``observability.count_all``) and the JSON response. Writing the records
+is not timed here (``records_cost.py`` does). Output, a Markdown table::
 
     | step | one application µs | batch of 1,000 µs per application |
 
@@ -39,6 +40,7 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prome
 
 import bentoml
 import numpy as np
+from pydantic_core import to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,7 +52,8 @@ from credit_risk.generator import ApplicationGenerator  # noqa: E402
 from credit_risk.http_guards import RequestGuard  # noqa: E402
 from credit_risk.model_store import MODEL_NAME, load_from_store  # noqa: E402
 from credit_risk.openapi_doc import OpenAPIDocument  # noqa: E402
-from credit_risk.schema import ApplicationBatch, BatchDecisions, CreditApplication  # noqa: E402
+from credit_risk.records import application_fields, decision_lines  # noqa: E402
+from credit_risk.schema import ApplicationBatch, CreditApplication  # noqa: E402
 
 BATCH = 1000
 
@@ -124,8 +127,20 @@ def main() -> None:
     batch_features = encode_applications(batch.applications)
     one_scored = served.explain(one_features)
     batch_scored = served.explain(batch_features)
-    one_decisions = decider.decide_all(one_features, one_scored)
-    batch_decisions = decider.decide_all(batch_features, batch_scored)
+    one_decided = decider.decide_columns(one_features, one_scored)
+    batch_decided = decider.decide_columns(batch_features, batch_scored)
+    one_answers, batch_answers = one_decided.answers(), batch_decided.answers()
+
+    def record_lines(applications: list[CreditApplication], answers: list[Any]) -> list[bytes]:
+        return decision_lines(
+            [application_fields(application) for application in applications],
+            answers,
+            endpoint="/classify",
+            latency_ms=1.0,
+        )
+
+    def count(decided: Any) -> None:
+        observability.count_all(decided.status, decided.default_probability.tolist())
 
     batch_body = batch.model_dump_json().encode()
     steps: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
@@ -147,18 +162,23 @@ def main() -> None:
         ),
         (
             "decisions",
-            lambda: decider.decide_all(one_features, one_scored),
-            lambda: decider.decide_all(batch_features, batch_scored),
+            lambda: decider.decide_columns(one_features, one_scored).answers(),
+            lambda: decider.decide_columns(batch_features, batch_scored).answers(),
+        ),
+        (
+            "record lines",
+            lambda: record_lines([one], one_answers),
+            lambda: record_lines(batch.applications, batch_answers),
         ),
         (
             "metrics",
-            lambda: observability.count_all(one_decisions),
-            lambda: observability.count_all(batch_decisions),
+            lambda: count(one_decided),
+            lambda: count(batch_decided),
         ),
         (
             "JSON response",
-            one_decisions[0].model_dump_json,
-            lambda: BatchDecisions(decisions=batch_decisions).model_dump_json(),
+            lambda: to_json(one_answers[0]),
+            lambda: to_json({"decisions": batch_answers}),
         ),
     ]
     # As the service's workers do after loading: the collector never walks what was loaded.

@@ -8,7 +8,7 @@ body as text instead. The parsing and validation are ``credit_risk.csv_format``'
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import bentoml
@@ -20,7 +20,7 @@ from credit_risk.csv_format import (
     decision_row,
     write_decisions,
 )
-from credit_risk.schema import COURSE_EXAMPLE, Decision
+from credit_risk.schema import COURSE_EXAMPLE
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def csv_refusal(error: CsvError) -> Response:
     return Response(json.dumps(body), status_code=400, media_type="application/json")
 
 
-def csv_decisions(decisions: Sequence[Decision]) -> Response:
-    """Decisions as ``text/csv`` in ``DECISION_COLUMNS``, in the order of the body's rows."""
+def csv_decisions(decisions: Sequence[Mapping[str, Any]]) -> Response:
+    """Decisions in their JSON form as ``text/csv`` in ``DECISION_COLUMNS``, in the
+    order of the body's rows."""
     rows = (decision_row(row_id, decision) for row_id, decision in enumerate(decisions))
     return Response(write_decisions(rows), media_type=CSV_MEDIA_TYPE)

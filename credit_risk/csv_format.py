@@ -23,7 +23,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from credit_risk.reasons import MAX_REASONS
-from credit_risk.schema import CreditApplication, Decision
+from credit_risk.schema import CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 CSV_MEDIA_TYPE: Final = "text/csv"
@@ -170,23 +170,25 @@ def read_applications(body: str) -> list[CreditApplication]:
     return applications
 
 
-def decision_row(row_id: int, decision: Decision) -> dict[str, Any]:
-    """One decision as a row of ``DECISION_COLUMNS``."""
+def decision_row(row_id: int, decision: Mapping[str, Any]) -> dict[str, Any]:
+    """One decision in its JSON form (``Decision.model_dump()``) as a row of
+    ``DECISION_COLUMNS``."""
     row: dict[str, Any] = {
         "row_id": row_id,
-        "status": decision.status,
-        "default_probability": decision.default_probability,
-        "score": decision.score,
-        "out_of_training_range": RANGE_SEPARATOR.join(decision.out_of_training_range),
-        "model_tag": decision.model_tag,
-        "policy_version": decision.policy_version,
-        "decision_id": decision.decision_id,
+        "status": decision["status"],
+        "default_probability": decision["default_probability"],
+        "score": decision["score"],
+        "out_of_training_range": RANGE_SEPARATOR.join(decision["out_of_training_range"]),
+        "model_tag": decision["model_tag"],
+        "policy_version": decision["policy_version"],
+        "decision_id": decision["decision_id"],
         "error": None,
     }
+    reasons = decision["reasons"]
     for rank in range(1, MAX_REASONS + 1):
-        reason = decision.reasons[rank - 1] if rank <= len(decision.reasons) else None
+        reason = reasons[rank - 1] if rank <= len(reasons) else None
         for part in ("code", "field", "text", "contribution"):
-            row[f"reason_{rank}_{part}"] = getattr(reason, part) if reason else None
+            row[f"reason_{rank}_{part}"] = reason[part] if reason else None
     return row
 
 

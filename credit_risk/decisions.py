@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -36,40 +39,71 @@ class DecisionColumns:
     model_tag: str
     policy_version: str
 
-    def decisions(self) -> list[Decision]:
-        """The same decisions as ``Decision`` objects (built unvalidated: they come
-        from the policy, not from a client), e.g. for their decision records."""
-        reasons: list[list[Reason]] = [[] for _ in self.status]
+    def answers(self) -> list[dict[str, Any]]:
+        """Each decision in its JSON form: the fields, order and values of
+        ``Decision.model_dump()``, as the API answers and records it.
+
+        Plain dicts, serialised by pydantic-core: building ``Decision`` objects
+        cost 9 µs a decision, five times the whole decision (measured).
+        """
+        reasons: list[list[dict[str, Any]]] = [[] for _ in self.status]
         for rank in range(MAX_REASONS):
             fields = self.reason_fields[:, rank].tolist()
             for row, contribution in enumerate(self.reason_contributions[rank]):
                 if contribution is not None:
-                    field = APPLICATION_FIELDS[fields[row]]
-                    code, text = REASON_CODES[field]
-                    reasons[row].append(
-                        Reason.model_construct(
-                            code=code, field=field, text=text, contribution=contribution
-                        )
-                    )
+                    reasons[row].append({**_REASONS[fields[row]], "contribution": contribution})
+        model_tag, policy_version = self.model_tag, self.policy_version
         return [
-            Decision.model_construct(
-                status=status,
-                default_probability=probability,
-                score=score,
-                reasons=reasons[row],
-                out_of_training_range=self.out_of_training_range[row],
-                model_tag=self.model_tag,
-                policy_version=self.policy_version,
-                decision_id=self.decision_id[row],
-            )
-            for row, (status, probability, score) in enumerate(
-                zip(self.status, self.default_probability.tolist(), self.score, strict=True)
+            {
+                "status": status,
+                "default_probability": probability,
+                "score": score,
+                "reasons": reasons[row],
+                "out_of_training_range": self.out_of_training_range[row],
+                "model_tag": model_tag,
+                "policy_version": policy_version,
+                "decision_id": decision_id,
+            }
+            for row, (status, probability, score, decision_id) in enumerate(
+                zip(
+                    self.status,
+                    self.default_probability.tolist(),
+                    self.score,
+                    self.decision_id,
+                    strict=True,
+                )
             )
         ]
 
+    def decisions(self) -> list[Decision]:
+        """The same decisions as ``Decision`` objects (built unvalidated: they come
+        from the policy, not from a client)."""
+        return [
+            Decision.model_construct(
+                **{
+                    **answer,
+                    "reasons": [Reason.model_construct(**reason) for reason in answer["reasons"]],
+                }
+            )
+            for answer in self.answers()
+        ]
+
+
+_REASONS: Final = [
+    {"code": REASON_CODES[field][0], "field": field, "text": REASON_CODES[field][1]}
+    for field in APPLICATION_FIELDS
+]
+"""A reason's fixed part per ``APPLICATION_FIELDS`` index, in ``Reason``'s field order."""
+
+SMALL_COUNT: Final = 32
+"""Below this many, ``uuid.uuid4`` is faster than generating the UUIDs in numpy."""
+
 
 def uuid4_strings(count: int) -> list[str]:
-    """``count`` random UUIDs (version 4) as strings, ~15x faster than ``uuid.uuid4``."""
+    """``count`` random UUIDs (version 4) as strings, ~12x faster than ``uuid.uuid4``
+    for a batch of 1,000 (and ``uuid.uuid4`` itself for a few)."""
+    if count < SMALL_COUNT:
+        return [str(uuid.uuid4()) for _ in range(count)]
     raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -87,6 +121,13 @@ class DecisionMaker:
     model_tag: str
     policy: DecisionPolicy
     training_ranges: dict[str, list[float]]
+
+    @cached_property
+    def _numeric_ranges(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        low, high = (
+            np.array([self.training_ranges[name][end] for name in NUMERIC_FIELDS]) for end in (0, 1)
+        )
+        return low, high
 
     def decide(
         self, encoded: Sequence[float], probability: float, contributions: Sequence[float]
@@ -112,25 +153,18 @@ class DecisionMaker:
         as_floats = probabilities.tolist()
         fields, has_reason = principal_reason_columns(scored[:, 1:])
         contributions = np.take_along_axis(scored[:, 1:], fields, axis=-1).astype(np.float64)
-        rounded: list[list[float | None]] = []
-        for rank in range(MAX_REASONS):
-            values = contributions[:, rank].tolist()
-            present = has_reason[:, rank].tolist()
-            rounded.append(
-                [
-                    round(value, 4) if keep else None
-                    for value, keep in zip(values, present, strict=True)
-                ]
-            )
-        numeric = encoded[:, : len(NUMERIC_FIELDS)].astype(np.float64)
-        low, high = (
-            np.array([self.training_ranges[name][end] for name in NUMERIC_FIELDS]) for end in (0, 1)
-        )
-        with np.errstate(invalid="ignore"):
-            outside = ~np.isnan(numeric) & ((numeric < low) | (numeric > high))
+        rounded: list[list[float | None]] = [
+            [round(value, 4) if keep else None for value, keep in zip(values, present, strict=True)]
+            for values, present in zip(contributions.T.tolist(), has_reason.T.tolist(), strict=True)
+        ]
+        low, high = self._numeric_ranges
+        numeric = encoded[:, : len(NUMERIC_FIELDS)]
+        # NaN (missing) compares False either way: never out of range.
+        outside = (numeric < low) | (numeric > high)
         flagged: list[list[str]] = [[] for _ in range(len(encoded))]
-        for row, column in zip(*np.nonzero(outside), strict=True):
-            flagged[row].append(NUMERIC_FIELDS[column])
+        if outside.any():
+            for row, column in zip(*np.nonzero(outside), strict=True):
+                flagged[row].append(NUMERIC_FIELDS[column])
         return DecisionColumns(
             status=[self.policy.status(p) for p in as_floats],
             default_probability=probabilities,

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
         description="Decisions per API worker over which /metrics reports PSI drift; 0: off.",
     )
     access_log: bool = Field(default=True, description="BentoML's per-request access log.")
+    tracing: bool = Field(
+        default=False,
+        description=(
+            "OpenTelemetry spans for every request (BentoML's tracing middleware). Off: "
+            "requests skip that middleware, which at BentoML's default sample rate of 0 "
+            "collects nothing; turn on with BentoML's tracing configuration (exporter, "
+            "sample_rate)."
+        ),
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description=(

@@ -28,7 +28,7 @@ from credit_risk.features import encode_columns
 from credit_risk.generator import INVALID_CASES, spoil
 from credit_risk.model_store import load_from_store
 from credit_risk.reasons import principal_reasons
-from credit_risk.records import decision_record, record_line
+from credit_risk.records import application_fields, decision_record, record_line
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
@@ -277,8 +277,8 @@ def test_batch_records_are_the_contracts(scorer: BatchScorer, course_frame: pd.D
     lines = chunk_record_lines(chunk, endpoint="score.py", latency_ms=1.23456, time="T")
     expected = [
         decision_record(
-            CreditApplication.model_validate(a),
-            d,
+            application_fields(CreditApplication.model_validate(a)),
+            d.model_dump(),
             endpoint="score.py",
             latency_ms=1.23456,
             time="T",

@@ -89,7 +89,9 @@ def test_metrics_count_every_decision_of_a_batch(decider: DecisionMaker) -> None
     before = {s: _sample("credit_decisions_total", {"status": s}) for s in statuses}
     observed = _sample("credit_default_probability_count")
     total = _sample("credit_default_probability_sum")
-    observability.count_all(decisions)
+    observability.count_all(
+        [d.status for d in decisions], [d.default_probability for d in decisions]
+    )
     for status in statuses:
         expected = sum(d.status == status for d in decisions)
         assert expected > 0

@@ -31,11 +31,6 @@ def reference(trained_model: str) -> dict[str, Any]:
     return dict(bentoml.models.get(trained_model).info.metadata["reference"])
 
 
-class _Decision:
-    def __init__(self, probability: float) -> None:
-        self.default_probability = probability
-
-
 def _direct_psi(bins: ReferenceBins, applications: list[CreditApplication], probabilities):
     values = {name: [getattr(a, name) for a in applications] for name in APPLICATION_FIELDS}
     values[SCORE_FIELD] = probabilities
@@ -52,12 +47,11 @@ def test_window_counts_equal_a_fresh_count_of_its_last_decisions(reference) -> N
     drawn = ApplicationGenerator(reference, seed=3).draw(700)
     applications = [CreditApplication.model_validate(a) for a in drawn]
     probabilities = list(np.random.default_rng(0).random(len(applications)))
-    decisions = [_Decision(p) for p in probabilities]
     drift = RollingDrift(bins, 250, publish=False)
     # Singles (the Python path), small and large batches (numpy), wrapping the ring.
     start = 0
     for size in (1, 1, 5, 100, 1, 300, 40, 252):
-        drift.observe(applications[start : start + size], decisions[start : start + size])
+        drift.observe(applications[start : start + size], probabilities[start : start + size])
         start += size
         assert drift.filled == min(start, 250)
     expected = _direct_psi(
@@ -65,7 +59,7 @@ def test_window_counts_equal_a_fresh_count_of_its_last_decisions(reference) -> N
     )
     assert drift.psi() == pytest.approx(expected, rel=1e-9, abs=1e-12)
     # A batch larger than the window keeps its last decisions only.
-    drift.observe(applications[:600], decisions[:600])
+    drift.observe(applications[:600], probabilities[:600])
     assert drift.psi() == pytest.approx(
         _direct_psi(bins, applications[350:600], probabilities[350:600]), rel=1e-9, abs=1e-12
     )

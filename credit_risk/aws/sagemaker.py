@@ -264,7 +264,7 @@ def _json_to_csv(answer: Answer) -> Answer:
     if status != 200:
         return answer
     parsed = json.loads(body)
-    decisions = [Decision.model_validate(item) for item in parsed.get("decisions", [parsed])]
+    decisions = parsed.get("decisions", [parsed])
     text = write_decisions(decision_row(i, d) for i, d in enumerate(decisions)).encode()
     return status, _typed(headers, CSV_TYPE, len(text)), text
 

@@ -53,27 +53,18 @@ window_decisions = Gauge(
 )
 
 
-class Scored(Protocol):
-    """What the window needs of a decision."""
-
-    @property
-    def default_probability(self) -> float:
-        """The model's default probability."""
-        ...
-
-
 class DriftMonitor(Protocol):
     """Something that watches decisions; the service holds one."""
 
-    def observe(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> None:
-        """Take note of decided applications."""
+    def observe(self, applications: Sequence[Any], probabilities: Sequence[float]) -> None:
+        """Take note of decided applications and their default probabilities, in order."""
         ...
 
 
 class Disabled:
     """The monitor while drift monitoring is off, or before the model's reference is known."""
 
-    def observe(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> None:
+    def observe(self, applications: Sequence[Any], probabilities: Sequence[float]) -> None:
         """Nothing to do."""
 
 
@@ -133,14 +124,16 @@ class RollingDrift:
         """Decisions in the window (``window`` once it is full)."""
         return self._filled
 
-    def observe(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> None:
-        """Count decided applications (CreditApplication objects) into the window."""
-        if len(decisions) > self.window:
-            applications, decisions = applications[-self.window :], decisions[-self.window :]
+    def observe(self, applications: Sequence[Any], probabilities: Sequence[float]) -> None:
+        """Count decided applications (CreditApplication objects) and their default
+        probabilities into the window."""
+        if len(probabilities) > self.window:
+            applications = applications[-self.window :]
+            probabilities = probabilities[-self.window :]
         counts, ring = self._counts, self._ring
         # Plain Python lists: per decision, 14 counts out and 14 in cost well under a
         # microsecond, where numpy's per-call overhead would cost several.
-        for row in self._rows(applications, decisions):
+        for row in self._rows(applications, probabilities):
             replaced = ring[self._next]
             if replaced is not None:
                 for index in replaced:
@@ -149,16 +142,16 @@ class RollingDrift:
                 counts[index] += 1
             ring[self._next] = row
             self._next = (self._next + 1) % self.window
-        self._filled = min(self._filled + len(decisions), self.window)
-        self._since_refresh += len(decisions)
+        self._filled = min(self._filled + len(probabilities), self.window)
+        self._since_refresh += len(probabilities)
         if self._since_refresh >= self._refresh_every or (
             self._clock() - self._refreshed_at >= self._refresh_seconds
         ):
             self._refresh()
 
-    def _rows(self, applications: Sequence[Any], decisions: Sequence[Scored]) -> list[list[int]]:
+    def _rows(self, applications: Sequence[Any], probabilities: Sequence[float]) -> list[list[int]]:
         """Flat bin index of every monitored value, one row per decision."""
-        if len(decisions) <= SMALL_BATCH:
+        if len(probabilities) <= SMALL_BATCH:
             score_index, score_offset = self._score_bins.index, self._score_offset
             return [
                 [
@@ -166,15 +159,15 @@ class RollingDrift:
                         offset + index(getattr(application, name))
                         for name, index, offset in self._finders
                     ),
-                    score_offset + score_index(decision.default_probability),
+                    score_offset + score_index(probability),
                 ]
-                for application, decision in zip(applications, decisions, strict=True)
+                for application, probability in zip(applications, probabilities, strict=True)
             ]
         columns = [
             bins.indices([getattr(application, bins.name) for application in applications])
             for bins in self.bins.fields[:-1]
         ]
-        columns.append(self._score_bins.indices([d.default_probability for d in decisions]))
+        columns.append(self._score_bins.indices(probabilities))
         rows: list[list[int]] = (np.stack(columns, axis=1) + self._offsets).tolist()
         return rows
 

@@ -7,6 +7,7 @@ Public API (stable; the API workers and the batch scorer both use it)::
         decision_lines, decision_record, read_records, open_writer, check_directory,
     )
 
+    # applications: dicts of the 13 fields (application_fields); decisions: JSON forms
     lines = decision_lines(applications, decisions, endpoint="score.py", latency_ms=1.2)
     with RecordWriter.to_directory(monitoring_dir, fsync=False) as writer:  # or .to_stdout()
         writer.write_lines(lines)    # blocks until written; raises RecordsUnavailable if not
@@ -31,6 +32,7 @@ Public API (stable; the API workers and the batch scorer both use it)::
 
 from credit_risk.records.format import (
     RECORDS_SUBDIR,
+    application_fields,
     decision_lines,
     decision_record,
     record_line,
@@ -55,6 +57,7 @@ __all__ = [
     "RecordsDirectoryError",
     "RecordsRead",
     "RecordsUnavailable",
+    "application_fields",
     "check_directory",
     "decision_lines",
     "decision_record",

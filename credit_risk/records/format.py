@@ -7,12 +7,12 @@ produces the same fields in the same order.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from pydantic_core import to_json
 
-from credit_risk.schema import CreditApplication, Decision
+from credit_risk.schema import CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 RECORDS_SUBDIR: Final = "decisions"
@@ -27,50 +27,67 @@ def utc_timestamp(now: dt.datetime | None = None) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def application_fields(application: CreditApplication) -> dict[str, Any]:
+    """An application as its record holds it: the 13 fields, in ``APPLICATION_FIELDS`` order."""
+    return {field: getattr(application, field) for field in APPLICATION_FIELDS}
+
+
 def decision_record(
-    application: CreditApplication,
-    decision: Decision,
+    application: Mapping[str, Any],
+    decision: Mapping[str, Any],
     *,
     endpoint: str,
     latency_ms: float,
     time: str | None = None,
 ) -> dict[str, Any]:
-    """The record of one decision, as a dict in the contract's field order."""
+    """The record of one decision, as a dict in the contract's field order.
+
+    ``application``: its 13 fields (``application_fields``); ``decision``: its JSON
+    form, as answered (``Decision.model_dump()``, ``DecisionColumns.answers()``).
+    """
     return {
-        "decision_id": decision.decision_id,
+        "decision_id": decision["decision_id"],
         "time": time if time is not None else utc_timestamp(),
-        "model_tag": decision.model_tag,
-        "policy_version": decision.policy_version,
+        "model_tag": decision["model_tag"],
+        "policy_version": decision["policy_version"],
         "endpoint": endpoint,
-        "application": {field: getattr(application, field) for field in APPLICATION_FIELDS},
-        "status": decision.status,
-        "default_probability": decision.default_probability,
-        "score": decision.score,
+        "application": application,
+        "status": decision["status"],
+        "default_probability": decision["default_probability"],
+        "score": decision["score"],
+        # A reason's text is the code's, so records keep only the code.
         "reasons": [
-            {"code": reason.code, "field": reason.field, "contribution": reason.contribution}
-            for reason in decision.reasons
+            {
+                "code": reason["code"],
+                "field": reason["field"],
+                "contribution": reason["contribution"],
+            }
+            for reason in decision["reasons"]
         ],
-        "out_of_training_range": list(decision.out_of_training_range),
+        "out_of_training_range": decision["out_of_training_range"],
         "latency_ms": round(latency_ms, 3),
     }
 
 
 def decision_lines(
-    applications: Sequence[CreditApplication],
-    decisions: Sequence[Decision],
+    applications: Sequence[Mapping[str, Any]],
+    decisions: Sequence[Mapping[str, Any]],
     *,
     endpoint: str,
     latency_ms: float,
+    time: str | None = None,
 ) -> list[bytes]:
-    """One ``\\n``-terminated UTF-8 JSON line per decision, ready for a ``RecordWriter``.
+    """One ``\\n``-terminated UTF-8 JSON line per decision, ready for a ``RecordWriter``
+    (arguments as ``decision_record``'s, in order).
 
-    ``latency_ms`` is the request's (a batch shares one); ``time`` is now, shared too.
+    ``latency_ms`` is the request's (a batch shares one); ``time`` is now unless
+    given, shared too.
     """
-    time = utc_timestamp()
+    moment = time if time is not None else utc_timestamp()
     return [
         record_line(
             decision_record(
-                application, decision, endpoint=endpoint, latency_ms=latency_ms, time=time
+                application, decision, endpoint=endpoint, latency_ms=latency_ms, time=moment
             )
         )
         for application, decision in zip(applications, decisions, strict=True)
