@@ -20,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credit_risk.records import RecordWriter, application_fields, decision_lines  # noqa: E402
+from credit_risk.features import application_columns  # noqa: E402
+from credit_risk.records import RecordWriter, application_rows, decision_lines  # noqa: E402
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication, Decision, Reason  # noqa: E402
 
 APPLICATION = CreditApplication.model_validate(COURSE_EXAMPLE)
@@ -67,7 +68,7 @@ def main() -> None:
 
     def build() -> list[bytes]:
         return decision_lines(
-            [application_fields(APPLICATION)],
+            application_rows(application_columns([APPLICATION])),
             [DECISION.model_dump()],
             endpoint="/classify",
             latency_ms=1.0,

@@ -40,19 +40,23 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prome
 
 import bentoml
 import numpy as np
-from pydantic_core import to_json
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from credit_risk import observability  # noqa: E402
 from credit_risk.decisions import DecisionMaker  # noqa: E402
-from credit_risk.features import encode_application, encode_applications  # noqa: E402
+from credit_risk.features import (  # noqa: E402
+    application_columns,
+    encode_application,
+    encode_applications,
+)
 from credit_risk.generator import ApplicationGenerator  # noqa: E402
 from credit_risk.http_guards import RequestGuard  # noqa: E402
 from credit_risk.model_store import MODEL_NAME, load_from_store  # noqa: E402
 from credit_risk.openapi_doc import OpenAPIDocument  # noqa: E402
-from credit_risk.records import application_fields, decision_lines  # noqa: E402
+from credit_risk.records import application_rows, decision_lines  # noqa: E402
 from credit_risk.schema import ApplicationBatch, CreditApplication  # noqa: E402
 
 BATCH = 1000
@@ -133,7 +137,7 @@ def main() -> None:
 
     def record_lines(applications: list[CreditApplication], answers: list[Any]) -> list[bytes]:
         return decision_lines(
-            [application_fields(application) for application in applications],
+            application_rows(application_columns(applications)),
             answers,
             endpoint="/classify",
             latency_ms=1.0,
@@ -177,8 +181,8 @@ def main() -> None:
         ),
         (
             "JSON response",
-            lambda: to_json(one_answers[0]),
-            lambda: to_json({"decisions": batch_answers}),
+            lambda: orjson.dumps(one_answers[0]),
+            lambda: orjson.dumps({"decisions": batch_answers}),
         ),
     ]
     # As the service's workers do after loading: the collector never walks what was loaded.

@@ -144,11 +144,15 @@ def encode_columns(columns: Mapping[str, Any]) -> npt.NDArray[np.float32]:
     return matrix.astype(np.float32)
 
 
+def application_columns(applications: Sequence[CreditApplication]) -> dict[str, list[Any]]:
+    """The applications column-wise: each field's name (``APPLICATION_FIELDS`` order) to
+    its values, as the applications hold them (``None`` where not declared)."""
+    return {
+        name: [getattr(application, name) for application in applications]
+        for name in APPLICATION_FIELDS
+    }
+
+
 def encode_applications(applications: Sequence[CreditApplication]) -> npt.NDArray[np.float32]:
     """Encode a batch of applications; row ``i`` equals ``encode_application(applications[i])``."""
-    return encode_columns(
-        {
-            name: [getattr(application, name) for application in applications]
-            for name in APPLICATION_FIELDS
-        }
-    )
+    return encode_columns(application_columns(applications))

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
 import prometheus_client
 
 PROBABILITY_BUCKETS: Final = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -28,10 +29,29 @@ def count_all(statuses: Sequence[str], default_probabilities: Sequence[float]) -
     """Update the decision metrics for every decision of a request (their statuses
     and default probabilities, in the same order).
 
-    The counter moves once per status rather than once per decision: under
+    Every value moves once per request rather than once per decision: under
     ``bentoml serve`` every move is a locked write to a shared file.
     """
-    for probability in default_probabilities:
-        default_probability.observe(probability)
+    observe_all(default_probability, default_probabilities)
     for status, number in Counter(statuses).items():
         decisions_total.labels(status=status).inc(number)
+
+
+def observe_all(histogram: prometheus_client.Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe`` of every value, each bucket and the sum moved once.
+
+    ``prometheus_client`` has no bulk observe; one by one, a batch of 1,000 took 8% of
+    a loaded worker. This moves the histogram's own values (``_buckets``, ``_sum``, as
+    its ``observe`` does, pinned version), and ``tests/test_decisions.py`` holds the
+    result equal to observing one by one.
+    """
+    if len(values) == 1:
+        histogram.observe(values[0])
+        return
+    bounds = histogram._upper_bounds
+    # observe() counts a value in the first bucket whose bound it does not exceed.
+    buckets = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, number in enumerate(buckets.tolist()):
+        if number:
+            histogram._buckets[bucket].inc(number)
+    histogram._sum.inc(float(np.sum(values)))

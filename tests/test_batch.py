@@ -24,11 +24,11 @@ from credit_risk.batch.validation import ColumnsError, validate_chunk
 from credit_risk.csv_format import cell_value, describe_errors
 from credit_risk.data import application_records
 from credit_risk.decisions import DecisionMaker, uuid4_strings
-from credit_risk.features import encode_columns
+from credit_risk.features import application_columns, encode_columns
 from credit_risk.generator import INVALID_CASES, spoil
 from credit_risk.model_store import load_from_store
 from credit_risk.reasons import principal_reasons
-from credit_risk.records import application_fields, decision_record, record_line
+from credit_risk.records import application_rows, decision_record, record_line
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
@@ -275,15 +275,15 @@ def test_batch_records_are_the_contracts(scorer: BatchScorer, course_frame: pd.D
     table = pa.Table.from_pylist(applications)
     chunk = scorer.score(table, np.arange(300), from_text=False)
     lines = chunk_record_lines(chunk, endpoint="score.py", latency_ms=1.23456, time="T")
+    # As the API records them: from validated applications and Decision objects.
+    validated = [CreditApplication.model_validate(a) for a in applications]
     expected = [
-        decision_record(
-            application_fields(CreditApplication.model_validate(a)),
-            d.model_dump(),
-            endpoint="score.py",
-            latency_ms=1.23456,
-            time="T",
+        decision_record(a, d.model_dump(), endpoint="score.py", latency_ms=1.23456, time="T")
+        for a, d in zip(
+            application_rows(application_columns(validated)),
+            chunk.decided.decisions(),
+            strict=True,
         )
-        for a, d in zip(applications, chunk.decided.decisions(), strict=True)
     ]
     parsed = [json.loads(line) for line in lines]
     assert parsed == [json.loads(record_line(record)) for record in expected]

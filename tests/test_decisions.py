@@ -6,7 +6,7 @@ import uuid
 
 import numpy as np
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 from credit_risk import observability
 from credit_risk.decisions import DecisionMaker
@@ -100,3 +100,32 @@ def test_metrics_count_every_decision_of_a_batch(decider: DecisionMaker) -> None
     assert _sample("credit_default_probability_sum") - total == pytest.approx(
         sum(d.default_probability for d in decisions)
     )
+
+
+def test_observe_all_equals_observing_one_by_one() -> None:
+    registry = CollectorRegistry()
+    buckets = observability.PROBABILITY_BUCKETS
+    one_by_one, bulk = (
+        Histogram(name, "test", buckets=buckets, registry=registry) for name in ("single", "bulk")
+    )
+    # Every bound exactly (a value equal to a bound is counted in that bucket), just
+    # above and below them, and the ends.
+    values = [*buckets, *(b + 1e-12 for b in buckets), *(b - 1e-12 for b in buckets), 0.0, 1.0]
+    values += np.random.default_rng(0).random(500).tolist()
+    for value in values:
+        one_by_one.observe(value)
+    observability.observe_all(bulk, values)
+    observability.observe_all(bulk, [0.25])  # one value alone goes through observe()
+    one_by_one.observe(0.25)
+
+    def samples(name: str) -> list[tuple[str, dict[str, str], float]]:
+        (metric,) = (m for m in registry.collect() if m.name == name)
+        return [(s.name.removeprefix(name), s.labels, s.value) for s in metric.samples]
+
+    single, many = samples("single"), samples("bulk")
+    assert [s for s in single if s[0] != "_sum" and s[0] != "_created"] == [
+        s for s in many if s[0] != "_sum" and s[0] != "_created"
+    ]
+    (single_sum,) = (s[2] for s in single if s[0] == "_sum")
+    (bulk_sum,) = (s[2] for s in many if s[0] == "_sum")
+    assert bulk_sum == pytest.approx(single_sum, rel=1e-12)

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from credit_risk.data import application_records
 from credit_risk.drift.live import DISABLED, RollingDrift
 from credit_risk.drift.psi import SCORE_FIELD, ReferenceBins, population_stability_index
+from credit_risk.features import application_columns
 from credit_risk.generator import SHIFTS, ApplicationGenerator
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS
@@ -51,7 +52,8 @@ def test_window_counts_equal_a_fresh_count_of_its_last_decisions(reference) -> N
     # Singles (the Python path), small and large batches (numpy), wrapping the ring.
     start = 0
     for size in (1, 1, 5, 100, 1, 300, 40, 252):
-        drift.observe(applications[start : start + size], probabilities[start : start + size])
+        part = application_columns(applications[start : start + size])
+        drift.observe(part, probabilities[start : start + size])
         start += size
         assert drift.filled == min(start, 250)
     expected = _direct_psi(
@@ -59,7 +61,7 @@ def test_window_counts_equal_a_fresh_count_of_its_last_decisions(reference) -> N
     )
     assert drift.psi() == pytest.approx(expected, rel=1e-9, abs=1e-12)
     # A batch larger than the window keeps its last decisions only.
-    drift.observe(applications[:600], probabilities[:600])
+    drift.observe(application_columns(applications[:600]), probabilities[:600])
     assert drift.psi() == pytest.approx(
         _direct_psi(bins, applications[350:600], probabilities[350:600]), rel=1e-9, abs=1e-12
     )

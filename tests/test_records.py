@@ -17,6 +17,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -53,18 +54,21 @@ def _line(decision_id: str, pad: int = 100) -> bytes:
 
 
 class CountingSink(DirectorySink):
-    """The real directory sink, counting its writes (one per group)."""
+    """The real directory sink, counting its writes (one per group) and their threads."""
 
     writes = 0
+    threads: set[int]
 
     def write(self, data: bytes) -> None:
         """Write, and count the call."""
         self.writes += 1
+        self.threads = {*getattr(self, "threads", ()), threading.get_ident()}
         super().write(data)
 
 
-def test_concurrent_commits_are_grouped_and_all_written(tmp_path: Path) -> None:
-    sink = CountingSink(tmp_path, fsync=False)
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_concurrent_commits_are_all_written(tmp_path: Path, fsync: bool) -> None:
+    sink = CountingSink(tmp_path, fsync=fsync)
     writer = RecordWriter(sink)
 
     async def commit_all() -> None:
@@ -75,8 +79,14 @@ def test_concurrent_commits_are_grouped_and_all_written(tmp_path: Path) -> None:
     read = read_records(tmp_path)
     assert sorted(r["decision_id"] for r in read.records) == sorted(f"d{i}" for i in range(2000))
     assert read.skipped == 0
-    # Group commit: far fewer writes than commits.
-    assert sink.writes < 200, sink.writes
+    if fsync:
+        # Group commit on the writer's thread: far fewer writes (and fsyncs) than commits.
+        assert sink.writes < 200, sink.writes
+        assert sink.threads == {writer._thread.ident}
+    else:
+        # In place, by the event loop's thread: a write per commit, no hand-over.
+        assert sink.writes == 2000
+        assert sink.threads == {threading.get_ident()}
 
 
 def test_rotation_by_size_loses_nothing_and_names_files_by_pid_and_sequence(

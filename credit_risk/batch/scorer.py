@@ -24,6 +24,7 @@ from credit_risk.decisions import DecisionColumns, DecisionMaker
 from credit_risk.features import encode_columns
 from credit_risk.model_store import ServedModel
 from credit_risk.reasons import MAX_REASONS, REASON_CODES
+from credit_risk.records import application_rows
 from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
 
 _STRING_COLUMNS: Final = {
@@ -150,8 +151,7 @@ def _applications(columns: dict[str, npt.NDArray[Any]]) -> list[dict[str, Any]]:
             values[name] = [None if math.isnan(v) else v for v in column.tolist()]
         else:
             values[name] = column.tolist()
-    rows = len(columns[APPLICATION_FIELDS[0]])
-    return [{name: values[name][row] for name in APPLICATION_FIELDS} for row in range(rows)]
+    return application_rows(values)
 
 
 def _spread(values: pa.Array, positions: pa.Array) -> pa.Array:

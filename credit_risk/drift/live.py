@@ -3,7 +3,8 @@
 Each API worker keeps the bin of every monitored value (13 application fields and
 the default probability) for its last ``window`` decisions in a ring buffer,
 with the count per bin beside it: a decision moves one count per field out (the
-decision it replaces) and one in, whatever the window's size. PSI is recomputed
+decision it replaces) and one in, whatever the window's size; a batch moves them
+all at once (numpy). PSI is recomputed
 from the counts lazily, at most every ``window // 20`` decisions or once a second,
 and only once the window is full (a PSI over a handful of decisions is noise).
 
@@ -25,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import Gauge
 
 from credit_risk.drift.psi import EPSILON, SCORE_FIELD, ReferenceBins
@@ -56,15 +58,20 @@ window_decisions = Gauge(
 class DriftMonitor(Protocol):
     """Something that watches decisions; the service holds one."""
 
-    def observe(self, applications: Sequence[Any], probabilities: Sequence[float]) -> None:
-        """Take note of decided applications and their default probabilities, in order."""
+    def observe(
+        self, applications: Mapping[str, Sequence[Any]], probabilities: Sequence[float]
+    ) -> None:
+        """Take note of decided applications (field name to values, ``application_columns``)
+        and their default probabilities, in the same order."""
         ...
 
 
 class Disabled:
     """The monitor while drift monitoring is off, or before the model's reference is known."""
 
-    def observe(self, applications: Sequence[Any], probabilities: Sequence[float]) -> None:
+    def observe(
+        self, applications: Mapping[str, Sequence[Any]], probabilities: Sequence[float]
+    ) -> None:
         """Nothing to do."""
 
 
@@ -100,8 +107,9 @@ class RollingDrift:
         ]
         self._score_bins = bins.fields[-1]
         self._score_offset = int(self._offsets[-1])
-        self._ring: list[list[int] | None] = [None] * window
-        self._counts = [0] * int(sizes.sum())
+        # Row i: the flat bin of every monitored value of a decision; -1 while empty.
+        self._ring = np.full((window, len(bins.fields)), -1, dtype=np.intp)
+        self._counts = np.zeros(int(sizes.sum()), dtype=np.int64)
         self._filled = 0
         self._next = 0
         self._refresh_every = refresh_every or max(1, window // REFRESH_FRACTION)
@@ -124,58 +132,73 @@ class RollingDrift:
         """Decisions in the window (``window`` once it is full)."""
         return self._filled
 
-    def observe(self, applications: Sequence[Any], probabilities: Sequence[float]) -> None:
-        """Count decided applications (CreditApplication objects) and their default
-        probabilities into the window."""
-        if len(probabilities) > self.window:
-            applications = applications[-self.window :]
+    def observe(
+        self, applications: Mapping[str, Sequence[Any]], probabilities: Sequence[float]
+    ) -> None:
+        """Count decided applications (field name to values, ``application_columns``) and
+        their default probabilities, in the same order, into the window."""
+        decided = len(probabilities)
+        if decided > self.window:
+            applications = {name: values[-self.window :] for name, values in applications.items()}
             probabilities = probabilities[-self.window :]
-        counts, ring = self._counts, self._ring
-        # Plain Python lists: per decision, 14 counts out and 14 in cost well under a
-        # microsecond, where numpy's per-call overhead would cost several.
-        for row in self._rows(applications, probabilities):
-            replaced = ring[self._next]
-            if replaced is not None:
-                for index in replaced:
-                    counts[index] -= 1
-            for index in row:
-                counts[index] += 1
-            ring[self._next] = row
-            self._next = (self._next + 1) % self.window
-        self._filled = min(self._filled + len(probabilities), self.window)
-        self._since_refresh += len(probabilities)
+        if len(probabilities) <= SMALL_BATCH:
+            for row in self._rows(applications, probabilities):
+                self._replace(self._next, row)
+                self._next = (self._next + 1) % self.window
+        else:
+            self._replace_many(self._row_array(applications, probabilities))
+        self._filled = min(self._filled + decided, self.window)
+        self._since_refresh += decided
         if self._since_refresh >= self._refresh_every or (
             self._clock() - self._refreshed_at >= self._refresh_seconds
         ):
             self._refresh()
 
-    def _rows(self, applications: Sequence[Any], probabilities: Sequence[float]) -> list[list[int]]:
-        """Flat bin index of every monitored value, one row per decision."""
-        if len(probabilities) <= SMALL_BATCH:
-            score_index, score_offset = self._score_bins.index, self._score_offset
-            return [
-                [
-                    *(
-                        offset + index(getattr(application, name))
-                        for name, index, offset in self._finders
-                    ),
-                    score_offset + score_index(probability),
-                ]
-                for application, probability in zip(applications, probabilities, strict=True)
+    def _replace(self, position: int, row: list[int]) -> None:
+        # One decision: its 14 bins are distinct (one per field), so fancy
+        # indexing moves each count once.
+        replaced = self._ring[position]
+        if replaced[0] >= 0:
+            self._counts[replaced] -= 1
+        self._counts[row] += 1
+        self._ring[position] = row
+
+    def _replace_many(self, rows: npt.NDArray[np.intp]) -> None:
+        positions = (self._next + np.arange(len(rows))) % self.window
+        replaced = self._ring[positions]
+        replaced = replaced[replaced[:, 0] >= 0]
+        size = len(self._counts)
+        self._counts += np.bincount(rows.ravel(), minlength=size)
+        self._counts -= np.bincount(replaced.ravel(), minlength=size)
+        self._ring[positions] = rows
+        self._next = int((self._next + len(rows)) % self.window)
+
+    def _rows(
+        self, applications: Mapping[str, Sequence[Any]], probabilities: Sequence[float]
+    ) -> list[list[int]]:
+        """Flat bin index of every monitored value, one row per decision (plain Python)."""
+        score_index, score_offset = self._score_bins.index, self._score_offset
+        return [
+            [
+                *(offset + index(applications[name][row]) for name, index, offset in self._finders),
+                score_offset + score_index(probability),
             ]
-        columns = [
-            bins.indices([getattr(application, bins.name) for application in applications])
-            for bins in self.bins.fields[:-1]
+            for row, probability in enumerate(probabilities)
         ]
+
+    def _row_array(
+        self, applications: Mapping[str, Sequence[Any]], probabilities: Sequence[float]
+    ) -> npt.NDArray[np.intp]:
+        """``_rows`` as an array, vectorised per field."""
+        columns = [bins.indices(applications[bins.name]) for bins in self.bins.fields[:-1]]
         columns.append(self._score_bins.indices(probabilities))
-        rows: list[list[int]] = (np.stack(columns, axis=1) + self._offsets).tolist()
-        return rows
+        return np.stack(columns, axis=1) + self._offsets
 
     def psi(self) -> dict[str, float]:
         """PSI per monitored field (the default probability last) over the window now."""
         if self._filled == 0:
             return {}
-        actual = np.maximum(np.asarray(self._counts) / self._filled, EPSILON)
+        actual = np.maximum(self._counts / self._filled, EPSILON)
         terms = (actual - self._expected) * (np.log(actual) - self._log_expected)
         values = np.add.reduceat(terms, self._offsets)
         return dict(zip(self.bins.names, values.tolist(), strict=True))

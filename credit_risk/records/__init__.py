@@ -7,7 +7,7 @@ Public API (stable; the API workers and the batch scorer both use it)::
         decision_lines, decision_record, read_records, open_writer, check_directory,
     )
 
-    # applications: dicts of the 13 fields (application_fields); decisions: JSON forms
+    # applications: dicts of the 13 fields (application_rows); decisions: JSON forms
     lines = decision_lines(applications, decisions, endpoint="score.py", latency_ms=1.2)
     with RecordWriter.to_directory(monitoring_dir, fsync=False) as writer:  # or .to_stdout()
         writer.write_lines(lines)    # blocks until written; raises RecordsUnavailable if not
@@ -32,7 +32,7 @@ Public API (stable; the API workers and the batch scorer both use it)::
 
 from credit_risk.records.format import (
     RECORDS_SUBDIR,
-    application_fields,
+    application_rows,
     decision_lines,
     decision_record,
     record_line,
@@ -57,7 +57,7 @@ __all__ = [
     "RecordsDirectoryError",
     "RecordsRead",
     "RecordsUnavailable",
-    "application_fields",
+    "application_rows",
     "check_directory",
     "decision_lines",
     "decision_record",

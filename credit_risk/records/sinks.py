@@ -43,6 +43,10 @@ class Sink(Protocol):
     destination: str
     """Where records go, for log lines: a directory path, or ``stdout``."""
 
+    may_block: bool
+    """Whether a write can take long (an fsync, a pipe whose reader is slow): such
+    writes belong on the writer's thread, not on an event loop."""
+
     def write(self, data: bytes) -> None:
         """Write ``data`` (whole lines) completely, or raise ``OSError`` having written none."""
 
@@ -65,6 +69,8 @@ class DirectorySink:
         self.destination = str(self.directory)
         self.rotate_bytes = rotate_bytes
         self.fsync = fsync
+        # Without fsync a write is a copy into the page cache: a few microseconds.
+        self.may_block = fsync
         self._fd: int | None = None
         self._directory_id: tuple[int, int] | None = None
         self._size = 0
@@ -185,6 +191,7 @@ class StdoutSink:
     """Records on standard output (fd 1), for a log collector: containers, Lambda."""
 
     destination = "stdout"
+    may_block = True
 
     def __init__(self, *, fsync: bool = False, fd: int = 1) -> None:
         """Write to ``fd`` (standard output unless told otherwise)."""

@@ -1,14 +1,21 @@
-"""Group commit: one writer thread per process, decisions released once their records are written.
+"""Decisions released once their records are written: in place, or by group commit.
 
 Callers hand over whole lines and wait: ``await writer.commit(lines)`` on an
 event loop (the API), ``writer.write_lines(lines)`` anywhere else (the batch
-scorer). The writer thread takes every group waiting, writes them all with
-one write, then releases every caller (on an event loop through
-``call_soon_threadsafe``). A caller is released with success only once its
-lines were handed to the operating system (and, with ``fsync``, to the disk),
-so a decision can be answered only once its record survives a crash of the
-process (of the machine, with ``fsync``). A batch is one group: written
-whole, or refused whole.
+scorer). A caller is released with success only once its lines were handed to
+the operating system (and, with ``fsync``, to the disk), so a decision can be
+answered only once its record survives a crash of the process (of the machine,
+with ``fsync``). A batch is one group: written whole, or refused whole.
+
+How depends on the sink and the group. A small group (``IN_PLACE_LINES``) to a
+sink whose writes cannot block for long (a file without fsync: a copy into the
+page cache, about 5 µs) is written in place, by the caller, under a lock: a
+hand-over to a thread and back cost 100 µs a record on an event loop
+(``benchmarks/records_cost.py``). Anything else (an fsync, a pipe, a batch's
+700 kB, whose copy the event loop need not wait for) goes to the writer thread,
+which takes every group waiting, writes them all with one write, then releases
+every caller (on an event loop through ``call_soon_threadsafe``): group commit,
+one fsync for many decisions.
 
 While records cannot be written, every group is still attempted (a group
 that fits is written and answered). The state, which ``/readyz`` reports,
@@ -49,6 +56,9 @@ PROBE_INTERVAL_S: Final = 1.0
 MAX_PROBE_BYTES: Final = 1024 * 1024
 """A probe after a failed group writes as much as that group, up to this."""
 
+IN_PLACE_LINES: Final = 64
+"""Groups of at most this many lines (about 45 kB) may be written in place."""
+
 SUSPENDED: Final = "Decisions are suspended: the audit trail cannot be written"
 
 
@@ -83,6 +93,8 @@ class RecordWriter:
         self.required = required
         self.health = RecordsHealth(sink.destination, required=required)
         self._pending: list[_Group] = []
+        self._in_place = not sink.may_block
+        self._sink_lock = threading.Lock()  # the sink is written by callers and the thread
         self._wake = threading.Condition()
         self._closed = False
         self._idle = False  # the thread waits for work: a submit must wake it
@@ -133,6 +145,9 @@ class RecordWriter:
         """
         if not lines:
             return
+        if self._in_place and len(lines) <= IN_PLACE_LINES:
+            self._check(self._write(lines, in_place=True))
+            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[OSError | None] = loop.create_future()
         self._submit(_Group(lines, _release_on(loop, future)))
@@ -147,6 +162,9 @@ class RecordWriter:
             RecordsUnavailable: they could not be written (unless ``required`` is off).
         """
         if not lines:
+            return
+        if self._in_place and len(lines) <= IN_PLACE_LINES:
+            self._check(self._write(lines, in_place=True))
             return
         written = threading.Event()
         outcome: list[OSError | None] = []
@@ -213,47 +231,63 @@ class RecordWriter:
                 self._probe()
 
     def _commit(self, groups: list[_Group]) -> None:
-        lines = [line for group in groups for line in group.lines]
+        error = self._write([line for group in groups for line in group.lines])
+        for group in groups:
+            group.done(error)
+
+    def _write(self, lines: Sequence[bytes], *, in_place: bool = False) -> OSError | None:
+        """Write one group (or several, joined); the error, if it was not written.
+
+        Raises:
+            RecordsUnavailable: ``in_place``, after ``close``.
+        """
         data = b"".join(lines)
         error: OSError | None = None
-        try:
-            self.sink.write(data)
-        except OSError as failure:
-            error = failure
-        except Exception as bug:  # every waiter must be released, whatever happened
-            logger.exception("Decision records writer failed")
-            error = OSError(errno.EIO, f"records writer error: {bug!r}")
+        with self._sink_lock:
+            if in_place and self._closed:
+                raise RecordsUnavailable("the records writer is closed")
+            try:
+                self.sink.write(data)
+            except OSError as failure:
+                error = failure
+            except Exception as bug:  # every waiter must be released, whatever happened
+                logger.exception("Decision records writer failed")
+                error = OSError(errno.EIO, f"records writer error: {bug!r}")
+            self._account(error, len(lines), len(data))
+        return error
+
+    def _account(self, error: OSError | None, lines: int, size: int) -> None:
         if error is None:
-            self.health.written(len(lines))
+            self.health.written(lines)
             # While suspended, a group that happened to fit (a small one, where a
             # larger one did not) is answered but does not end the suspension:
             # only the probe does, so that a nearly full disk does not flap.
             if self.health.writable:
                 self._checked_at = time.monotonic()
         else:
-            self.health.failed(error, len(lines))
+            self.health.failed(error, lines)
             self._checked_at = time.monotonic()
             # Recovery means room for at least what failed (up to a limit).
-            self._probe_bytes = min(max(PROBE_BYTES, len(data)), MAX_PROBE_BYTES)
-        for group in groups:
-            group.done(error)
+            self._probe_bytes = min(max(PROBE_BYTES, size), MAX_PROBE_BYTES)
 
     def _probe(self) -> None:
-        self._checked_at = time.monotonic()
-        try:
-            self.sink.probe(self._probe_bytes)
-        except OSError as error:
-            self.health.unwritable(error)
-        except Exception as bug:  # the thread must outlive any bug: callers wait on it
-            logger.exception("Probing the decision records failed")
-            self.health.unwritable(OSError(errno.EIO, f"records probe error: {bug!r}"))
-        else:
-            self._probe_bytes = PROBE_BYTES
-            self.health.recovered()
+        with self._sink_lock:
+            self._checked_at = time.monotonic()
+            try:
+                self.sink.probe(self._probe_bytes)
+            except OSError as error:
+                self.health.unwritable(error)
+            except Exception as bug:  # the thread must outlive any bug: callers wait on it
+                logger.exception("Probing the decision records failed")
+                self.health.unwritable(OSError(errno.EIO, f"records probe error: {bug!r}"))
+            else:
+                self._probe_bytes = PROBE_BYTES
+                self.health.recovered()
 
     def _close_sink(self) -> None:
         try:
-            self.sink.close()
+            with self._sink_lock:
+                self.sink.close()
         except OSError as error:
             logger.error(
                 "Closing the decision records at %s failed: %s", self.sink.destination, error
