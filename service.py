@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from credit_risk import observability
 from credit_risk.aws.sagemaker import SageMakerAdapter
+from credit_risk.coalescing import Coalescer
 from credit_risk.csv_endpoint import CSV_ROUTE, CsvBody, csv_decisions, csv_refusal
 from credit_risk.csv_format import CSV_MEDIA_TYPE, CsvError, read_applications
 from credit_risk.decisions import DecisionMaker
@@ -99,8 +100,12 @@ RETRY_AFTER_S: Final = 5
 """What a decision refused for want of its record tells the client to wait."""
 
 INLINE_ROWS: Final = 16
-"""Requests of at most this many rows are small: embedded, they are explained on
-the event loop (more go to a thread); remote, they go to the adaptive batcher."""
+"""Embedded, requests of at most this many rows are explained on the event loop
+(more go to a thread)."""
+
+RUNNER_CALLS_PER_WORKER: Final = 1
+"""Remote, each API worker has at most this many calls out per runner worker: one
+being answered while the next is on its way, and requests coalesce meanwhile."""
 
 BATCH_MAX_LATENCY_MS: Final = 1000
 """BentoML answers 503 to a batched call it expects to exceed this, so it must
@@ -203,6 +208,8 @@ class CreditRiskClassifier:
             self.runner = CreditRiskRunner()
             # Bound once: BentoML builds a new wrapper on every attribute access.
             self._explain_here = self.runner.explain
+        # Remote: concurrent requests' rows go to the runner together (coalescing.py).
+        self._to_runner: Coalescer | None = None
         self._decision_maker: DecisionMaker | None = None
         self._card: ModelCard | None = None
         self._drift: live_drift.DriftMonitor = live_drift.DISABLED
@@ -219,6 +226,12 @@ class CreditRiskClassifier:
             )
         else:
             logger.warning("Decision records are off (CREDIT_RISK_MONITORING=false).")
+        if settings.topology == "remote":
+            # As the runner does after loading: what an API worker holds for its
+            # whole life (BentoML, pydantic's schemas) stays out of the collector's
+            # reach, whose full passes otherwise paused the worker for tens of ms.
+            gc.collect()
+            gc.freeze()
 
     async def __is_ready__(self) -> bool:
         """Ready while decision records can be written (BentoML's /readyz asks this)."""
@@ -232,9 +245,13 @@ class CreditRiskClassifier:
 
     async def _explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         if settings.topology == "remote":
-            if len(features) <= INLINE_ROWS:
-                return await self.runner.to_async.explain(features)
-            return await self.runner.to_async.explain_many(features)
+            if self._to_runner is None:
+                self._to_runner = Coalescer(
+                    self.runner.to_async.explain_many,
+                    max_in_flight=RUNNER_CALLS_PER_WORKER * settings.runner_workers,
+                    max_rows=MAX_BATCH_SIZE,
+                )
+            return await self._to_runner(features)
         if len(features) <= INLINE_ROWS:
             # A few rows take well under a millisecond: cheaper on the event
             # loop than a hop to the thread pool and back.

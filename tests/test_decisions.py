@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 from credit_risk import observability
-from credit_risk.decisions import DecisionMaker
+from credit_risk.decisions import DecisionMaker, round_contributions
 from credit_risk.features import FEATURE_NAMES
 from credit_risk.policy import COURSE_POLICY
 from credit_risk.reasons import MAX_REASONS, REASON_CODES, principal_reasons
@@ -129,3 +129,17 @@ def test_observe_all_equals_observing_one_by_one() -> None:
     (single_sum,) = (s[2] for s in single if s[0] == "_sum")
     (bulk_sum,) = (s[2] for s in many if s[0] == "_sum")
     assert bulk_sum == pytest.approx(single_sum, rel=1e-12)
+
+
+def test_round_contributions_is_pythons_round() -> None:
+    rng = np.random.default_rng(5)
+    values = np.concatenate(
+        [
+            (rng.normal(size=100_000) * scale).astype(np.float32)
+            for scale in (1e-5, 1e-3, 0.1, 1.0, 10.0)
+        ]
+        # Halfway between two 4-decimal values, as near as float32 gets, either sign.
+        + [((np.arange(-50_000, 50_000) + 0.5) / 1e4).astype(np.float32)]
+    )
+    rounded = round_contributions(values.reshape(-1, 4)).ravel().tolist()
+    assert rounded == [round(value, 4) for value in values.astype(np.float64).tolist()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -22,7 +23,7 @@ from credit_risk.records import read_records
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, Decision
 from credit_risk.training import course_split
 
-from .conftest import Server
+from .conftest import Server, start_server
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +199,34 @@ def test_python_client_example(server: Server) -> None:
 
 def test_server_uses_temporary_store() -> None:
     assert "credit-risk-tests-" in str(Path(bentoml.models.get("credit_risk_model:latest").path))
+
+
+@pytest.mark.parametrize("tracing", [False, True], ids=["tracing-off", "tracing-on"])
+def test_tracing_setting_decides_whether_requests_are_traced(
+    tmp_root: Path, trained_model: str, tracing: bool
+) -> None:
+    # BentoML configured to sample every trace: whether a request gets a span is then
+    # CREDIT_RISK_TRACING's doing alone. The access log shows the span's trace id,
+    # which continues the caller's (traceparent).
+    config = tmp_root / f"bentoml-tracing-{tracing}.yaml"
+    config.write_text(
+        "version: 2\nservices:\n  tracing:\n    sample_rate: 1.0\n    exporter_type: in_memory\n"
+    )
+    trace_id = uuid.uuid4().hex
+    server = start_server(
+        tmp_root,
+        "embedded",
+        extra_env={"CREDIT_RISK_TRACING": str(tracing).lower(), "BENTOML_CONFIG": str(config)},
+    )
+    try:
+        headers = {"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"}
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            assert http.post("/classify", json=COURSE_EXAMPLE, headers=headers).is_success
+        deadline = time.monotonic() + 10
+        while "path=/classify," not in (log := server.log_path.read_text()):
+            assert time.monotonic() < deadline, "no access log line for /classify"
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    (line,) = [line for line in log.splitlines() if "path=/classify," in line]
+    assert (f"trace={trace_id}" in line) == tracing, line
