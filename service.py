@@ -5,7 +5,8 @@ Two topologies share this code (``CREDIT_RISK_TOPOLOGY``):
 * ``embedded`` (default, measured faster on 2 cores): the runner is created
   inside each API worker and called in process;
 * ``remote``: ``bentoml.depends`` runs the runner in its own worker process,
-  scaled separately, with adaptive batching across API workers.
+  scaled separately; each API worker joins its concurrent requests' rows into
+  one call to it (``credit_risk/coalescing.py``).
 
 Serve with ``bentoml serve`` from the repository root.
 """

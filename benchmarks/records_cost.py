@@ -66,13 +66,13 @@ async def commits(writer: RecordWriter, line: bytes, total: int, concurrency: in
 def main() -> None:
     """Print the figures."""
 
+    # What the service holds when it records: the application's fields, and the
+    # decision in its JSON form.
+    applications = application_rows(application_columns([APPLICATION]))
+    decisions = [DECISION.model_dump()]
+
     def build() -> list[bytes]:
-        return decision_lines(
-            application_rows(application_columns([APPLICATION])),
-            [DECISION.model_dump()],
-            endpoint="/classify",
-            latency_ms=1.0,
-        )
+        return decision_lines(applications, decisions, endpoint="/classify", latency_ms=1.0)
 
     (line,) = build()
     print(f"record line: {len(line)} bytes, built in {per_call_us(build, 5000):.1f} us")

@@ -209,9 +209,7 @@ def test_tracing_setting_decides_whether_requests_are_traced(
     # CREDIT_RISK_TRACING's doing alone. The access log shows the span's trace id,
     # which continues the caller's (traceparent).
     config = tmp_root / f"bentoml-tracing-{tracing}.yaml"
-    config.write_text(
-        "version: 2\nservices:\n  tracing:\n    sample_rate: 1.0\n    exporter_type: in_memory\n"
-    )
+    config.write_text("tracing:\n  sample_rate: 1.0\n  exporter_type: in_memory\n")
     trace_id = uuid.uuid4().hex
     server = start_server(
         tmp_root,
