@@ -149,6 +149,7 @@ class Samples:
             "p50_ms": statistics.median(self.p50_ms),
             "p99_ms": statistics.median(self.p99_ms),
             "errors": self.errors,
+            "rps_rounds": list(self.rps),
         }
 
 
