@@ -105,8 +105,9 @@ INLINE_ROWS: Final = 16
 (more go to a thread)."""
 
 RUNNER_CALLS_PER_WORKER: Final = 1
-"""Remote, each API worker has at most this many calls out per runner worker: one
-being answered while the next is on its way, and requests coalesce meanwhile."""
+"""Remote, each API worker has at most this many calls out per runner worker; the
+requests arriving meanwhile go together in the next. One measured faster than two
+(2,190-2,560 against 1,710-2,280 req/s at 32 and 64 connections)."""
 
 BATCH_MAX_LATENCY_MS: Final = 1000
 """BentoML answers 503 to a batched call it expects to exceed this, so it must
