@@ -143,10 +143,7 @@ class RecordWriter:
         Raises:
             RecordsUnavailable: they could not be written (unless ``required`` is off).
         """
-        if not lines:
-            return
-        if self._in_place and len(lines) <= IN_PLACE_LINES:
-            self._check(self._write(lines, in_place=True))
+        if self._written_in_place(lines):
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[OSError | None] = loop.create_future()
@@ -161,10 +158,7 @@ class RecordWriter:
         Raises:
             RecordsUnavailable: they could not be written (unless ``required`` is off).
         """
-        if not lines:
-            return
-        if self._in_place and len(lines) <= IN_PLACE_LINES:
-            self._check(self._write(lines, in_place=True))
+        if self._written_in_place(lines):
             return
         written = threading.Event()
         outcome: list[OSError | None] = []
@@ -176,6 +170,15 @@ class RecordWriter:
         self._submit(_Group(lines, done))
         written.wait()
         self._check(outcome[0])
+
+    def _written_in_place(self, lines: Sequence[bytes]) -> bool:
+        """Whether nothing is left for the thread: no lines, or a small group written here."""
+        if not lines:
+            return True
+        if not self._in_place or len(lines) > IN_PLACE_LINES:
+            return False
+        self._check(self._write(lines, in_place=True))
+        return True
 
     def close(self, timeout: float = 30) -> None:
         """Write what is waiting, then stop the thread and close the file."""
