@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,6 +123,35 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class OutputValve:
+    """A pipe for a server's output, copied to its log file by a thread that can stop
+    reading: a log collector falling behind. Held, the pipe fills and every write to it
+    blocks, records on ``stdout`` included, so answers wait until it is released."""
+
+    def __init__(self, log_path: Path) -> None:
+        """Open the pipe; ``write_fd`` is the server's end."""
+        self._read_fd, self.write_fd = os.pipe()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._log_path = log_path
+        self._thread = threading.Thread(target=self._copy, daemon=True)
+        self._thread.start()
+
+    def hold(self) -> None:
+        """Stop reading (at most one more chunk is copied)."""
+        self._flowing.clear()
+
+    def release(self) -> None:
+        """Read again, and on until the server closes its end."""
+        self._flowing.set()
+
+    def _copy(self) -> None:
+        with os.fdopen(self._read_fd, "rb", buffering=0) as pipe, self._log_path.open("ab") as log:
+            while self._flowing.wait() and (chunk := pipe.read(1 << 16)):
+                log.write(chunk)
+                log.flush()
+
+
 @dataclass
 class Server:
     """A running ``bentoml serve`` on loopback."""
@@ -131,6 +161,7 @@ class Server:
     topology: str
     monitoring_dir: Path
     log_path: Path
+    valve: OutputValve | None = None
 
     def log(self) -> str:
         """What the server printed so far."""
@@ -138,6 +169,8 @@ class Server:
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM the whole process group and wait; returns the exit code."""
+        if self.valve is not None:
+            self.valve.release()
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -166,9 +199,15 @@ def wait_ready(
 
 
 def start_server(
-    tmp_root: Path, topology: str, serve_target: str = ".", extra_env: dict[str, str] | None = None
+    tmp_root: Path,
+    topology: str,
+    serve_target: str = ".",
+    extra_env: dict[str, str] | None = None,
+    *,
+    valve: bool = False,
 ) -> Server:
-    """Start ``bentoml serve`` in its own process group, on a free loopback port."""
+    """Start ``bentoml serve`` in its own process group, on a free loopback port; with
+    ``valve``, its output goes through an ``OutputValve`` (``Server.valve``)."""
     port = free_port()
     name = f"{topology}-{port}"
     monitoring_dir = tmp_root / "monitoring" / name
@@ -179,7 +218,9 @@ def start_server(
         "CREDIT_RISK_MONITORING_DIR": str(monitoring_dir),
         **(extra_env or {}),
     }
-    with log_path.open("wb") as log:
+    log_path.write_bytes(b"")
+    output = OutputValve(log_path) if valve else None
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "bentoml"),
@@ -192,11 +233,13 @@ def start_server(
             ],
             cwd=ROOT,
             env=env,
-            stdout=log,
+            stdout=log if output is None else output.write_fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, topology, monitoring_dir, log_path)
+    if output is not None:
+        os.close(output.write_fd)  # the server's end: closed by it, EOF ends the copy
+    server = Server(f"http://127.0.0.1:{port}", process, topology, monitoring_dir, log_path, output)
     try:
         wait_ready(server.url, process, log_path, SERVER_START_TIMEOUT_S)
     except BaseException:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,8 +166,10 @@ def test_runner_killed_under_load_recovers_failing_only_requests_in_flight(
 
 
 IN_FLIGHT_BATCHES = 4
-"""Full batches of 1,000 sent together; more would queue past the runner's
-1 s ``max_latency_ms`` in the remote topology, and be shed with 503 anyway."""
+"""Full batches of 1,000, sent together and held in flight at SIGTERM."""
+
+SIGNALLED_FOR_S = 1.0
+"""How long the batches stay held after SIGTERM: the workers are shutting down meanwhile."""
 
 _METRIC = re.compile(
     r'^bentoml_service_(?P<name>request_in_progress|request_total)\{endpoint="(?P<endpoint>[^"]+)"'
@@ -185,14 +188,30 @@ def _started(http: httpx.Client, endpoint: str) -> float:
     )
 
 
+def _printed_record_ids(log: str) -> Counter[str]:
+    """Decision ids of the records a server printed (the ``stdout`` sink), by count."""
+    return Counter(
+        json.loads(line)["decision_id"] for line in log.splitlines() if line.startswith("{")
+    )
+
+
 @pytest.mark.parametrize("topology", ["embedded", "remote"])
 def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
     tmp_root: Path, trained_model: str, topology: str
 ) -> None:
-    server = start_server(tmp_root, topology)
+    # Records go to standard output, a pipe this test stops reading: the batches'
+    # answers wait for their records, so they are in flight when SIGTERM comes, however
+    # fast the server is. No access log: it would block the event loops before that.
+    server = start_server(
+        tmp_root,
+        topology,
+        extra_env={"CREDIT_RISK_RECORDS_SINK": "stdout", "CREDIT_RISK_ACCESS_LOG": "false"},
+        valve=True,
+    )
+    assert server.valve is not None
     content = json.dumps({"applications": [COURSE_EXAMPLE] * 1000}).encode()
     headers = {"content-type": "application/json"}
-    results: list[tuple[int | str, float, int]] = []
+    results: list[tuple[int | str, float, list[str]]] = []
     # Connections are opened and bodies encoded beforehand, so that requests
     # reach the server at once rather than queue in this process.
     clients = [httpx.Client(base_url=server.url, timeout=60) for _ in range(IN_FLIGHT_BATCHES)]
@@ -207,10 +226,11 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
         start.wait()
         try:
             response = http.post("/classify_batch", content=content, headers=headers)
-            decided = len(response.json().get("decisions", [])) if response.is_success else 0
-            results.append((response.status_code, time.monotonic() - origin, decided))
+            decided = response.json()["decisions"] if response.is_success else []
+            ids = [decision["decision_id"] for decision in decided]
+            results.append((response.status_code, time.monotonic() - origin, ids))
         except httpx.HTTPError as error:
-            results.append((type(error).__name__, time.monotonic() - origin, 0))
+            results.append((type(error).__name__, time.monotonic() - origin, []))
 
     try:
         with httpx.Client(base_url=server.url, timeout=10) as probe:
@@ -220,12 +240,16 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
             for thread in threads:
                 thread.start()
             before = _started(probe, stage)
+            server.valve.hold()
             origin = time.monotonic()
             start.wait()
             while _started(probe, stage) < before + IN_FLIGHT_BATCHES:
                 assert time.monotonic() - origin < 10, "the batches never reached the server"
         sigterm_at = time.monotonic() - origin
         os.killpg(server.process.pid, signal.SIGTERM)
+        time.sleep(SIGNALLED_FOR_S)
+        answered_while_held = list(results)
+        server.valve.release()
         for thread in threads:
             thread.join(timeout=60)
         exit_code = server.process.wait(timeout=60)
@@ -238,8 +262,12 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
         f"\n{topology}: SIGTERM at {sigterm_at:.2f} s; "
         f"answers {[(status, round(at, 2)) for status, at, _ in results]}; exit {exit_code}"
     )
-    assert [(status, decided) for status, _, decided in results] == [
+    assert not answered_while_held, "answered before its records were written"
+    assert [(status, len(ids)) for status, _, ids in results] == [
         (200, 1000)
     ] * IN_FLIGHT_BATCHES, results
-    assert any(at > sigterm_at for _, at, _ in results), "nothing was in flight at SIGTERM"
+    assert all(at > sigterm_at + SIGNALLED_FOR_S for _, at, _ in results), results
     assert exit_code == 0, server.log()[-3000:]
+    # Each answered decision has exactly one record, written before the exit.
+    printed = _printed_record_ids(server.log())
+    assert all(printed[decision_id] == 1 for _, _, ids in results for decision_id in ids)
