@@ -134,8 +134,7 @@ class OutputValve:
         self._flowing = threading.Event()
         self._flowing.set()
         self._log_path = log_path
-        self._thread = threading.Thread(target=self._copy, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._copy, daemon=True).start()
 
     def hold(self) -> None:
         """Stop reading (at most one more chunk is copied)."""
