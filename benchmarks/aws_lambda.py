@@ -1,6 +1,6 @@
 """Lambda figures of the image, measured locally: cold start, warm latency, lifespan modes.
 
-``cold`` runs the image as tests/test_aws.py does (awslambdaric as the command,
+``cold`` runs the image as tests/deploy/test_aws.py does (awslambdaric as the command,
 read-only root, tmpfs /tmp, user 993, memory limit, our Runtime API on loopback)
 ``--starts`` times, timing ``docker run`` to the first answer of the course
 application; after the last start it times ``--warm`` further invocations::
@@ -11,7 +11,7 @@ application; after the last start it times ``--warm`` further invocations::
 than using Mangum's ``lifespan="on"`` (startup and shutdown around every event)::
 
     python benchmarks/aws_lambda.py lifespan on      # Mangum's own
-    python benchmarks/aws_lambda.py lifespan once    # credit_risk.aws.lambda_handler
+    python benchmarks/aws_lambda.py lifespan once    # credit_risk.serving.aws.lambda_handler
 
 Needs Docker and the image (``cold``), or a trained model in the store (``lifespan``).
 """
@@ -30,8 +30,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credit_risk.schema import COURSE_EXAMPLE  # noqa: E402
 from tests.lambda_runtime import LambdaRuntimeAPI, http_api_event  # noqa: E402
+
+from credit_risk.schema import COURSE_EXAMPLE  # noqa: E402
 
 MEMORY_MB = 1024
 
@@ -52,7 +53,7 @@ def cold_start(image: str, runtime: LambdaRuntimeAPI) -> tuple[float, str]:
          "--network", "host", "--workdir", "/home/bentoml/bento/src",
          "-e", f"AWS_LAMBDA_RUNTIME_API={runtime.address}",
          "-e", "AWS_LAMBDA_FUNCTION_NAME=credit-risk",
-         image, "python", "-m", "awslambdaric", "credit_risk.aws.lambda_handler.handler"],
+         image, "python", "-m", "awslambdaric", "credit_risk.serving.aws.lambda_handler.handler"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     kind, _ = first.answer.result(timeout=120)
@@ -96,7 +97,7 @@ def run_lifespan(mode: str, invocations: int = 10) -> None:
         app = bentoml.load("service:CreditRiskClassifier").to_asgi()
         handler: Any = Mangum(app, lifespan="on")
     else:
-        from credit_risk.aws.lambda_handler import handler
+        from credit_risk.serving.aws.lambda_handler import handler
     seconds, statuses = [], []
     for _ in range(invocations):
         started = time.perf_counter()

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from credit_risk.data import application_records, load_credit_data
 from credit_risk.generator import SHIFTS
+from credit_risk.training.data import application_records, load_credit_data
 
 BATCH = 500
 

@@ -21,7 +21,7 @@ from credit_risk.drift.live import RollingDrift
 from credit_risk.drift.psi import ReferenceBins
 from credit_risk.features import application_columns, encode_columns
 from credit_risk.generator import ApplicationGenerator
-from credit_risk.model_store import load_from_store
+from credit_risk.model.store import load_from_store
 from credit_risk.schema import CreditApplication
 
 REPEATS = 5

@@ -4,7 +4,7 @@ Both produce what ``ServedModel.explain`` answers (the default probability, then
 the 13 fields' contributions) for the same rows, on one thread:
 
 * ``compiled``: ``CompiledExplainer.explain`` (the service's path);
-* ``xgboost``: ``scoring.explain``, i.e. ``inplace_predict`` + ``DMatrix`` +
+* ``xgboost``: ``xgboost_reasons.explain``, i.e. ``inplace_predict`` + ``DMatrix`` +
   ``pred_contribs`` summed to the fields (the fallback path, and the
   FastAPI-with-XGBoost baseline's).
 
@@ -44,10 +44,10 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credit_risk import scoring  # noqa: E402
 from credit_risk.features import encode_columns  # noqa: E402
 from credit_risk.generator import ApplicationGenerator  # noqa: E402
-from credit_risk.model_store import MODEL_NAME, load_from_store  # noqa: E402
+from credit_risk.model import xgboost_reasons  # noqa: E402
+from credit_risk.model.store import MODEL_NAME, load_from_store  # noqa: E402
 from credit_risk.vocabulary import APPLICATION_FIELDS  # noqa: E402
 
 BATCH_SIZES = (1, 16, 1000)
@@ -88,7 +88,7 @@ def main() -> None:
     compiled = served.compiled.explain
 
     def xgboost(rows: npt.NDArray[np.float32]) -> object:
-        return scoring.explain(plain.booster, rows, 1)
+        return xgboost_reasons.explain(plain.booster, rows, 1)
 
     applications = ApplicationGenerator(served.metadata["reference"], seed=0).draw(ROWS_PER_TIMING)
     rows = encode_columns({name: [a[name] for a in applications] for name in APPLICATION_FIELDS})

@@ -6,7 +6,7 @@ Times each step the classifier runs for ``/classify`` (one application) and
 parsing of the body into the API's pydantic input (BentoML's step, timed here for
 scale), the encoding, ``ServedModel.explain``, the decisions (``decide_columns``
 and their JSON form, ``answers``), the record lines (``decision_lines``), the
-metrics (``observability.count_all``) and the JSON response. Writing the records
+metrics (``metrics.count_all``) and the JSON response. Writing the records
 is not timed here (``records_cost.py`` does). Output, a Markdown table::
 
     | step | one application µs | batch of 1,000 µs per application |
@@ -45,7 +45,6 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credit_risk import observability  # noqa: E402
 from credit_risk.decisions import DecisionMaker  # noqa: E402
 from credit_risk.features import (  # noqa: E402
     application_columns,
@@ -54,11 +53,12 @@ from credit_risk.features import (  # noqa: E402
     encode_columns,
 )
 from credit_risk.generator import ApplicationGenerator  # noqa: E402
-from credit_risk.http_guards import RequestGuard  # noqa: E402
-from credit_risk.model_store import MODEL_NAME, load_from_store  # noqa: E402
-from credit_risk.openapi_doc import OpenAPIDocument  # noqa: E402
+from credit_risk.model.store import MODEL_NAME, load_from_store  # noqa: E402
 from credit_risk.records import application_rows, decision_lines  # noqa: E402
 from credit_risk.schema import ApplicationBatch, CreditApplication  # noqa: E402
+from credit_risk.serving import metrics  # noqa: E402
+from credit_risk.serving.guards import RequestGuard  # noqa: E402
+from credit_risk.serving.openapi import OpenAPIDocument  # noqa: E402
 
 BATCH = 1000
 
@@ -147,7 +147,7 @@ def main() -> None:
         )
 
     def count(decided: Any) -> None:
-        observability.count_all(decided.status, decided.default_probability.tolist())
+        metrics.count_all(decided.status, decided.default_probability.tolist())
 
     batch_body = batch.model_dump_json().encode()
     steps: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [

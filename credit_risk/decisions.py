@@ -119,7 +119,7 @@ def round_contributions(contributions: npt.NDArray[np.float32]) -> npt.NDArray[n
 
     numpy rounds as ``rint(x * 10**4) / 10**4``; for a float32 ``x`` the product is
     exact in float64 (24 + 14 bits), so this is Python's correctly rounded ``round``,
-    ties to even included (``tests/test_decisions.py`` checks it), at a fifth of its cost.
+    ties to even included (``tests/unit/test_decisions.py`` checks it), at a fifth of its cost.
     """
     return np.round(np.asarray(contributions, dtype=np.float32).astype(np.float64), 4)
 

@@ -7,7 +7,7 @@ from typing import Final, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from credit_risk.model_store import MODEL_NAME
+from credit_risk.model.store import MODEL_NAME
 from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES
 
 MIN_API_KEY_LENGTH: Final = 16
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         default=False,
         description=(
             "Also answer SageMaker's GET /ping, POST /invocations and GET "
-            "/execution-parameters (credit_risk/aws/sagemaker.py); run with PORT=8080."
+            "/execution-parameters (credit_risk/serving/aws/sagemaker.py); run with PORT=8080."
         ),
     )
 

@@ -31,7 +31,7 @@ import httpx  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from credit_risk.data import Dataset, obtain_dataset  # noqa: E402
+from credit_risk.training.data import Dataset, obtain_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CSV = ROOT.parent / "shared" / "data" / "CreditScoring.csv"
@@ -298,8 +298,8 @@ BENTOML_CLI: Final = Path(sys.executable).parent / "bentoml"
 BENTO_BUILD_TIMEOUT_S: Final = 600
 CONTAINERIZE_TIMEOUT_S: Final = 1800
 BASE_IMAGE: Final = "credit-risk-base:bookworm"
-"""The offline base image, as container/build-base-image.sh and
-container/bentofile.offline.yaml name it."""
+"""The offline base image, as deploy/container/build-base-image.sh and
+deploy/container/bentofile.offline.yaml name it."""
 CONTAINER_STOP_TIMEOUT_S: Final = 30
 
 
@@ -376,11 +376,11 @@ def _unavailable(reason: str) -> NoReturn:
 @pytest.fixture(scope="session")
 def docker_engine(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[None]:
     """A reachable Docker engine: one already running, or one started for this session
-    (container/ensure-engine.sh) and stopped at its end by the PID it recorded."""
+    (scripts/ensure-engine.sh) and stopped at its end by the PID it recorded."""
     pidfile = tmp_root / "engine" / "dockerd.pid"
     try:
         started = subprocess.run(
-            [str(ROOT / "container" / "ensure-engine.sh"), str(pidfile)],
+            [str(ROOT / "scripts" / "ensure-engine.sh"), str(pidfile)],
             capture_output=True,
             text=True,
             timeout=900,
@@ -393,7 +393,7 @@ def docker_engine(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[No
     announce(request.config, started.stdout)
     yield
     stopped = subprocess.run(
-        [str(ROOT / "container" / "stop-engine.sh"), str(pidfile)],
+        [str(ROOT / "scripts" / "stop-engine.sh"), str(pidfile)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -416,10 +416,10 @@ class ContainerImage:
 def container_image(
     request: pytest.FixtureRequest, docker_engine: None, trained_model: str
 ) -> Iterator[ContainerImage]:
-    """The bento of container/bentofile.offline.yaml, containerized on the local base image
+    """The bento of deploy/container/bentofile.offline.yaml, containerized on the local base image
     with the classic builder (no BuildKit here); the image is removed at the end."""
     base = subprocess.run(
-        [str(ROOT / "container" / "build-base-image.sh"), BASE_IMAGE],
+        [str(ROOT / "deploy" / "container" / "build-base-image.sh"), BASE_IMAGE],
         capture_output=True,
         text=True,
         timeout=900,
@@ -428,7 +428,7 @@ def container_image(
     if base.returncode != 0:
         _unavailable(f"no base image {BASE_IMAGE}: {base.stdout}{base.stderr}".strip())
     announce(request.config, base.stdout)
-    bento = build_bento("container/bentofile.offline.yaml")
+    bento = build_bento("deploy/container/bentofile.offline.yaml")
     started = time.monotonic()
     run_bentoml("containerize", bento, env={"DOCKER_BUILDKIT": "0"}, timeout=CONTAINERIZE_TIMEOUT_S)
     image = ContainerImage(

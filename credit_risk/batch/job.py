@@ -100,7 +100,7 @@ _worker: dict[str, Any] = {}
 def _start_worker(model_tag: str, records: Mapping[str, Any] | None) -> None:
     import bentoml
 
-    from credit_risk.model_store import load_from_store
+    from credit_risk.model.store import load_from_store
 
     _worker["scorer"] = BatchScorer(load_from_store(bentoml.models.get(model_tag), nthread=1))
     _worker["records"] = open_writer(**records) if records is not None else None

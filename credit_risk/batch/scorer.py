@@ -22,7 +22,7 @@ from credit_risk.batch.validation import validate_chunk
 from credit_risk.csv_format import DECISION_COLUMNS, INVALID_STATUS, RANGE_SEPARATOR
 from credit_risk.decisions import DecisionColumns, DecisionMaker
 from credit_risk.features import encode_columns
-from credit_risk.model_store import ServedModel
+from credit_risk.model.store import ServedModel
 from credit_risk.reasons import MAX_REASONS, REASON_CODES
 from credit_risk.records import application_rows
 from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS

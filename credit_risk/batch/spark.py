@@ -57,7 +57,7 @@ def _worker_scorer(model_file: str, records_dir: str | None) -> tuple[Any, Any]:
         from pyspark import SparkFiles
 
         from credit_risk.batch.scorer import BatchScorer
-        from credit_risk.model_store import load_from_store
+        from credit_risk.model.store import load_from_store
         from credit_risk.records import RecordWriter
 
         store = ModelStore(tempfile.mkdtemp(prefix="credit-risk-models-"))

@@ -24,7 +24,7 @@ from rich.table import Table
 from credit_risk.drift.psi import ReferenceBins
 from credit_risk.drift.records import ReadStats, parse_time, read_records
 from credit_risk.drift.report import DriftReport, measure, write_html, write_json
-from credit_risk.model_store import MODEL_NAME
+from credit_risk.model.store import MODEL_NAME
 
 EXIT_NOTHING_TO_COMPARE: Final = 3
 EXIT_USAGE: Final = 4

@@ -1,6 +1,6 @@
 """Population Stability Index against the reference distribution stored with a model.
 
-The reference (``credit_risk.training.reference_distribution``) holds, per numeric
+The reference (``credit_risk.training.recipes.reference_distribution``) holds, per numeric
 field and for the out-of-fold default probability, decile edges with the share of
 training rows in each bin and the share missing; per categorical field, the share
 of each label. Current values are binned on exactly those bins:

@@ -39,13 +39,13 @@ KUBERNETES_VERSION: Final = "1.32.0"
 
 BENTOML_UID: Final = 1034
 """The uid of the ``bentoml`` user of BentoML's image layout (``docker run --rm IMAGE id``);
-the image names its user, so the pod must give the number (tests/test_kubernetes.py
+the image names its user, so the pod must give the number (tests/deploy/test_kubernetes.py
 checks it against the built image)."""
 
 SLOWEST_DRAIN_S: Final = 8
 """The longest measured ``docker stop`` of a replica, SIGTERM to exit: 1-3 s with 8 full
-batches in flight on a quiet machine (tests/test_container.py), up to 7.3 s on a loaded
-one in tests/test_replicas.py (docs/kubernetes.md)."""
+batches in flight on a quiet machine (tests/deploy/test_container.py), up to 7.3 s on a loaded
+one in tests/deploy/test_replicas.py (docs/kubernetes.md)."""
 
 MEASURED_PEAK_MEMORY_MIB: Final = 306
 """``docker stats`` peak of a container with 2 API workers, 4 concurrent 1,000-row

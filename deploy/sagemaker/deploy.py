@@ -4,7 +4,7 @@ or run a batch transform job on a CSV in S3.
 The image is the one ``bentoml containerize`` builds, pushed to ECR. SageMaker
 starts it as ``docker run IMAGE serve``; the model's environment makes the
 service listen on 8080 and answer ``/ping`` and ``/invocations``
-(``credit_risk/aws/sagemaker.py``).
+(``credit_risk/serving/aws/sagemaker.py``).
 
     python deploy/sagemaker/deploy.py endpoint --image URI --role ARN [--serverless]
     python deploy/sagemaker/deploy.py transform --image URI --role ARN \\
@@ -12,7 +12,7 @@ service listen on 8080 and answer ``/ping`` and ``/invocations``
     ... --dry-run   # print the requests, checked against botocore's model, send nothing
 
 Every request is built by a function below, so that tests check them offline
-(``tests/test_deploy_aws.py``) with botocore's own validation and ``Stubber``.
+(``tests/deploy/test_deploy_aws.py``) with botocore's own validation and ``Stubber``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CONTAINER_ENVIRONMENT: Final = {
     # which SageMaker sends to CloudWatch Logs.
     "CREDIT_RISK_RECORDS_SINK": "stdout",
 }
-"""The container's environment on SageMaker (tests/test_aws.py runs the image with it).
+"""The container's environment on SageMaker (tests/deploy/test_aws.py runs the image with it).
 No API key: SageMaker authenticates ``invoke_endpoint`` with IAM (SigV4) before a
 request reaches the container, and cannot forward a key to it."""
 
