@@ -1,11 +1,16 @@
 # The two commands of the README: `make serve` and `make test`.
-# Both create .venv and install what they need on a fresh clone.
+# Both create .venv and install what they need on a fresh clone: `make serve` the
+# service and its training (the train extra), `make test` everything (train, dev, batch
+# and spark extras: pyspark, selenium, locust, kubectl...). One stamp each, so that
+# `make serve` after `make test` installs nothing and `make test` after `make serve`
+# adds only the rest.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SERVE_STAMP := $(VENV)/.installed-serve
 STAMP := $(VENV)/.installed
 
-.PHONY: help serve test test-bare-clone lint install train container-base browser spark-java haproxy bench
+.PHONY: help serve test test-unit test-bare-clone lint install train container-base browser spark-java haproxy bench
 
 ## List the targets (what `make` alone does).
 help:
@@ -13,25 +18,29 @@ help:
 		/^[a-z-]+:/{split($$1, t, ":"); if (doc) printf "  make %-16s %s\n", t[1], doc} \
 		{doc = ""}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(SERVE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train,dev,batch,spark]"
 	touch $(STAMP)
 
-## Create .venv and install the project with its training and test extras.
+## Create .venv and install everything `make test` needs (training, test, batch, Spark).
 install: $(STAMP)
 
 ## Serve on http://localhost:3000, training a model first if the store has none.
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/bentoml models get credit_risk_model:latest >/dev/null 2>&1 || $(BIN)/python train.py
 	$(BIN)/bentoml serve
 
 ## Train a new model version (and move `latest` to it).
-train: $(STAMP)
+train: $(SERVE_STAMP)
 	$(BIN)/python train.py
 
-## ruff format --check and ruff check.
+## ruff format --check and ruff check (ruff comes with the dev extra).
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -62,10 +71,14 @@ spark-java:
 haproxy:
 	-scripts/ensure-packages.sh haproxy 'command -v haproxy' haproxy
 
-## Lint, then the whole test suite; then the data tests again as a bare clone runs them.
+## Lint, then every tier (unit, e2e, deploy); then the data tests again as a bare clone runs them.
 test: lint container-base browser spark-java haproxy
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-bare-clone
+
+## The unit tier alone (tests/unit/: in process, no server) and the docs' links: the everyday loop.
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/test_docs.py
 
 BARE_CLONE_TESTS := tests/unit/training/test_data.py tests/e2e/test_train.py \
 	tests/unit/test_features.py tests/unit/test_generator.py
@@ -79,7 +92,7 @@ test-bare-clone: $(STAMP)
 	fi
 
 ## The throughput benchmark of docs/benchmarks.md (needs wrk: apt-get install wrk).
-bench: $(STAMP)
+bench: $(SERVE_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/bentoml models get credit_risk_model:latest >/dev/null 2>&1 || $(BIN)/python train.py
 	$(BIN)/python benchmarks/bench.py

@@ -33,6 +33,7 @@ from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
 from credit_risk.generator import INVALID_CASES, SHIFTS, ApplicationGenerator, spoil
+from credit_risk.model.metadata import Reference
 
 logger = logging.getLogger("credit_risk.locust")
 
@@ -89,7 +90,7 @@ class _Traffic:
                 if response.js is None or "reference" not in response.js:
                     response.failure(f"no model card: {response.text[:200]}")
                     raise RuntimeError("cannot read the served model's reference")
-                reference = response.js["reference"]
+                reference = Reference.model_validate(response.js["reference"])
             applications = ApplicationGenerator(
                 reference, seed=random.randrange(2**32), shift=SHIFTS[shift]
             ).draw(POOL_SIZE)

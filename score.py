@@ -18,12 +18,22 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, get_args
 
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from credit_risk.model import DEFAULT_MODEL_TAG
+
+if TYPE_CHECKING:
+    # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
+    from credit_risk.batch.job import JobSummary
+    from credit_risk.batch.spark import SparkSummary
+    from credit_risk.model.store import ServedModel
+    from credit_risk.records import RecordWriter
+    from credit_risk.settings import RecordsConfig
 
 console = Console(stderr=True)
 logger = logging.getLogger("score")
@@ -44,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-o", "--output", dest="output_option", type=Path, help="decisions file")
     parser.add_argument(
         "--model",
-        default="credit_risk_model:latest",
-        help="model store tag (default: credit_risk_model:latest)",
+        default=DEFAULT_MODEL_TAG,
+        help=f"model store tag (default: {DEFAULT_MODEL_TAG})",
     )
     parser.add_argument(
         "--records-dir",
@@ -80,16 +90,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def summary_table(summary: object) -> Table:
+def summary_table(summary: JobSummary) -> Table:
     """The job's counts and throughput."""
-    from credit_risk.batch.job import JobSummary
+    from credit_risk.csv_format import INVALID_STATUS
+    from credit_risk.schema import Status
 
-    assert isinstance(summary, JobSummary)
     table = Table(title="Batch scoring")
     table.add_column("")
     table.add_column("rows", justify="right")
     table.add_row("applications", f"{summary.rows:,}")
-    for status in ("APPROVED", "MAYBE", "DECLINED", "INVALID"):
+    for status in (*get_args(Status), INVALID_STATUS):
         table.add_row(f"  {status}", f"{summary.by_status.get(status, 0):,}")
     table.add_row("decision records", f"{summary.records:,}")
     table.add_row("seconds", f"{summary.seconds:.1f}")
@@ -105,7 +115,7 @@ class CommandError(Exception):
         self.code = code
 
 
-def load_model(tag: str, threads: int) -> object:
+def load_model(tag: str, threads: int) -> ServedModel:
     """The stored model, loaded to score; ``CommandError`` when the store has no such model."""
     import bentoml
 
@@ -124,31 +134,26 @@ def load_model(tag: str, threads: int) -> object:
         raise CommandError(EXIT_MODEL, str(error)) from None
 
 
-def records_config(records_dir: str | None) -> dict[str, object] | None:
-    """``open_writer``'s arguments as the settings describe them; None when records are off."""
+def records_config(records_dir: str | None) -> RecordsConfig | None:
+    """``open_writer``'s arguments as the settings describe them (``--records-dir`` first);
+    None when records are off."""
     from credit_risk.settings import load_settings
 
     settings = load_settings()
     if not settings.monitoring:
         logger.warning("Decision records are off (CREDIT_RISK_MONITORING=false).")
         return None
-    return {
-        "sink": settings.records_sink,
-        "monitoring_dir": records_dir or settings.monitoring_dir,
-        "fsync": settings.records_fsync,
-        "rotate_bytes": settings.records_rotate_bytes,
-        "required": settings.records_required,
-    }
+    return settings.records_config(records_dir)
 
 
-def open_records(config: dict[str, object] | None) -> object | None:
+def open_records(config: RecordsConfig | None) -> RecordWriter | None:
     """The decision-record writer of ``config``, or None when records are off."""
     from credit_risk.records import RecordsDirectoryError, open_writer
 
     if config is None:
         return None
     try:
-        return open_writer(**config)  # type: ignore[arg-type]
+        return open_writer(**config)
     except RecordsDirectoryError as error:
         raise CommandError(EXIT_RECORDS, f"{error}; or pass --records-dir") from None
 
@@ -156,10 +161,9 @@ def open_records(config: dict[str, object] | None) -> object | None:
 def score_locally(args: argparse.Namespace) -> None:
     """The embedded default: stream the file through the scorer in this process."""
     from credit_risk.batch.io import DecisionWriter, InputError, file_format, open_reader
-    from credit_risk.batch.job import JobSummary, run_job
+    from credit_risk.batch.job import run_job
     from credit_risk.batch.scorer import BatchScorer
-    from credit_risk.model.store import ServedModel
-    from credit_risk.records import RecordsUnavailable, RecordWriter
+    from credit_risk.records import RecordsUnavailable
 
     try:
         file_format(args.output)
@@ -167,10 +171,8 @@ def score_locally(args: argparse.Namespace) -> None:
     except InputError as error:
         raise CommandError(EXIT_INPUT, str(error)) from None
     served = load_model(args.model, args.threads)
-    assert isinstance(served, ServedModel)
     config = records_config(args.records_dir)
     records = open_records(config)
-    assert records is None or isinstance(records, RecordWriter)
 
     console.print(f"Scoring [bold]{args.input}[/] with [bold]{served.tag}[/] -> {args.output}")
     writer = DecisionWriter(args.output)
@@ -217,6 +219,34 @@ def score_locally(args: argparse.Namespace) -> None:
     console.print(f"Decisions: [bold green]{args.output}[/]")
 
 
+def score_on_spark(args: argparse.Namespace) -> None:
+    """``--spark``: the same scorer in Spark's executors, each writing its records."""
+    from credit_risk.batch.spark import SparkJobError, run_spark_job
+
+    config = records_config(args.records_dir)
+    try:
+        summary = run_spark_job(
+            args.input,
+            args.output,
+            model_tag=args.model,
+            master=args.master,
+            partitions=args.partitions,
+            records_dir=None if config is None else config["monitoring_dir"],
+        )
+    except SparkJobError as error:
+        raise CommandError(EXIT_SPARK, str(error)) from None
+    console.print(spark_line(summary, args.master, args.output))
+
+
+def spark_line(summary: SparkSummary, master: str | None, output: Path) -> str:
+    """What a Spark job did, in one line."""
+    return (
+        f"Spark ({master or 'spark-submit master'}): {summary.rows:,} rows in "
+        f"{summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s, session start "
+        f"included); by status {summary.by_status}; decisions in {output}/"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score the input into the output; returns the exit code."""
     args = parse_args(argv)
@@ -227,20 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.spark:
-            from credit_risk.batch.spark import SparkJobError, run_spark_job
-
-            try:
-                run_spark_job(
-                    args.input,
-                    args.output,
-                    model_tag=args.model,
-                    master=args.master,
-                    partitions=args.partitions,
-                    console=console,
-                    records_dir=args.records_dir,
-                )
-            except SparkJobError as error:
-                raise CommandError(EXIT_SPARK, str(error)) from None
+            score_on_spark(args)
         else:
             score_locally(args)
     except CommandError as failure:

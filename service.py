@@ -13,27 +13,24 @@ Serve with ``bentoml serve`` from the repository root.
 
 from __future__ import annotations
 
+import functools
 import gc
-import json
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Annotated, Any, Final
 
 import anyio
 import bentoml
 import numpy as np
 import numpy.typing as npt
-import orjson
 from bentoml.validators import ContentType
-from pydantic import BaseModel
-from starlette.responses import Response
 
 from credit_risk.csv_format import CSV_MEDIA_TYPE, CsvError, read_applications
 from credit_risk.decisions import DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import application_columns, encode_application, encode_columns
 from credit_risk.model.store import load_from_store
-from credit_risk.policy import DecisionPolicy
 from credit_risk.records import (
     RecordsDirectoryError,
     RecordsUnavailable,
@@ -49,13 +46,23 @@ from credit_risk.schema import (
     BatchDecisions,
     CreditApplication,
     Decision,
+    ModelCard,
 )
-from credit_risk.serving.aws.sagemaker import SageMakerAdapter
-from credit_risk.serving.csv_body import CSV_ROUTE, CsvBody, csv_decisions, csv_refusal
-from credit_risk.serving.guards import RequestGuard, quiet_client_error_logs
+from credit_risk.serving.aws.sagemaker import (
+    EXECUTION_PARAMETERS_PATH,
+    INVOCATIONS_PATH,
+    PING_PATH,
+    SageMakerAdapter,
+)
+from credit_risk.serving.csv_body import CSV_ROUTE, CsvBody
+from credit_risk.serving.guards import RequestGuard
+from credit_risk.serving.heads import install_bounded_heads
+from credit_risk.serving.logs import quiet_client_error_logs
 from credit_risk.serving.metrics import count_all as count_decisions
 from credit_risk.serving.openapi import OpenAPIDocument
-from credit_risk.serving.runner_client import Coalescer
+from credit_risk.serving.responses import csv_refusal, decisions_csv, decisions_json, suspended
+from credit_risk.serving.route_labels import RestorePath, RouteLabels
+from credit_risk.serving.runner_client import Coalescer, Explain, Rows, in_process
 from credit_risk.serving.webapp import PAGE_PATH, page_app
 from credit_risk.settings import load_settings
 
@@ -99,9 +106,6 @@ if (
     except RecordsDirectoryError as unusable:
         raise bentoml.exceptions.BentoMLException(str(unusable)) from None
 
-RETRY_AFTER_S: Final = 5
-"""What a decision refused for want of its record tells the client to wait."""
-
 INLINE_ROWS: Final = 16
 """Embedded, requests of at most this many rows are explained on the event loop
 (more go to a thread)."""
@@ -115,24 +119,6 @@ BATCH_MAX_LATENCY_MS: Final = 1000
 """BentoML answers 503 to a batched call it expects to exceed this, so it must
 cover the slowest legitimate call: explaining 1,000 rows takes about 120 ms on
 XGBoost's path (the fallback when the compiled explainer refuses a model)."""
-
-
-METRIC_KEYS: Final = ("cv_auc", "cv_auc_std", "test_auc", "brier", "log_loss")
-
-
-class ModelCard(BaseModel):
-    """What the service is serving: the model's tag, metrics and decision policy."""
-
-    model_tag: str
-    metrics: dict[str, float]
-    policy: dict[str, Any]
-    features: list[str]
-    training_ranges: dict[str, list[float]]
-    reference: dict[str, Any]
-    data_source: str
-    data_sha256: str
-    trained_at: str
-    topology: str
 
 
 @bentoml.service(
@@ -179,8 +165,9 @@ class CreditRiskRunner:
 
     @bentoml.api
     def card(self) -> dict[str, Any]:
-        """The model's tag, metadata and policy."""
-        return {"model_tag": self.served.tag, **self.served.metadata}
+        """The ``ModelCard`` (as JSON) of the model this runner scores with."""
+        card = ModelCard.of(self.served.tag, self.served.metadata, settings.topology)
+        return card.model_dump(mode="json")
 
 
 # The loan officer's page rides on the same service, so the bento and the image
@@ -201,6 +188,9 @@ class CreditRiskRunner:
 class CreditRiskClassifier:
     """Validates loan applications and answers with decisions, scores and reasons."""
 
+    # The topology is chosen twice only because BentoML reads the class before any
+    # instance exists: here, what `bentoml serve` and `bentoml build` must see; in
+    # `__init__`, how rows are explained (`self._explain_rows`), the same for both after.
     if settings.topology == "remote":
         runner = bentoml.depends(CreditRiskRunner)
     else:
@@ -209,34 +199,39 @@ class CreditRiskClassifier:
         model_ref = MODEL_REF
 
     def __init__(self) -> None:
-        if settings.topology == "embedded":
-            self.runner = CreditRiskRunner()
-            # Bound once: BentoML builds a new wrapper on every attribute access.
-            self._explain_here = self.runner.explain
-        # Remote: concurrent requests' rows go to the runner together (coalescing.py).
-        self._to_runner: Coalescer | None = None
         self._decision_maker: DecisionMaker | None = None
         self._card: ModelCard | None = None
         self._drift: live_drift.DriftMonitor = live_drift.DISABLED
         # Records are written here, in the API worker that decides (credit_risk/records).
         self._records: RecordWriter | None = None
         if settings.monitoring:
-            self._records = open_writer(
-                sink=settings.records_sink,
-                monitoring_dir=settings.monitoring_dir,
-                fsync=settings.records_fsync,
-                rotate_bytes=settings.records_rotate_bytes,
-                required=settings.records_required,
-                check=False,
-            )
+            self._records = open_writer(**settings.records_config(), check=False)
         else:
             logger.warning("Decision records are off (CREDIT_RISK_MONITORING=false).")
+        self._explain_rows: Explain
         if settings.topology == "remote":
+
+            def explain_many(rows: Rows) -> Awaitable[Rows]:
+                # Looked up at each call: the runner's client has no endpoints until
+                # the worker has started, after this __init__.
+                return self.runner.to_async.explain_many(rows)
+
+            # Concurrent requests' rows go to the runner together (runner_client.py).
+            self._explain_rows = Coalescer(
+                explain_many,
+                max_in_flight=RUNNER_CALLS_PER_WORKER * settings.runner_workers,
+                max_rows=MAX_BATCH_SIZE,
+            )
             # As the runner does after loading: what an API worker holds for its
             # whole life (BentoML, pydantic's schemas) stays out of the collector's
             # reach, whose full passes otherwise paused the worker for tens of ms.
             gc.collect()
             gc.freeze()
+        else:
+            # In this worker; the runner freezes what it loads out of the collector's reach.
+            self.runner = CreditRiskRunner()
+            # Bound once: BentoML builds a new wrapper on every attribute access.
+            self._explain_rows = in_process(self.runner.explain, inline_rows=INLINE_ROWS)
 
     async def __is_ready__(self) -> bool:
         """Ready while decision records can be written (BentoML's /readyz asks this)."""
@@ -248,30 +243,11 @@ class CreditRiskClassifier:
         if self._records is not None:
             self._records.close()
 
-    async def _explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        if settings.topology == "remote":
-            if self._to_runner is None:
-                self._to_runner = Coalescer(
-                    self.runner.to_async.explain_many,
-                    max_in_flight=RUNNER_CALLS_PER_WORKER * settings.runner_workers,
-                    max_rows=MAX_BATCH_SIZE,
-                )
-            return await self._to_runner(features)
-        if len(features) <= INLINE_ROWS:
-            # A few rows take well under a millisecond: cheaper on the event
-            # loop than a hop to the thread pool and back.
-            return self._explain_here(features)
-        return await anyio.to_thread.run_sync(self._explain_here, features)
-
     async def _model_card(self) -> ModelCard:
         # Taken from the runner that scores, so tag and policy always match
         # the booster, whichever process it lives in.
         if self._card is None:
-            card = await self.runner.to_async.card()
-            metrics = {key: card[key] for key in METRIC_KEYS}
-            self._card = ModelCard.model_validate(
-                {**card, "metrics": metrics, "topology": settings.topology}
-            )
+            self._card = ModelCard.model_validate(await self.runner.to_async.card())
         return self._card
 
     async def _decider(self) -> DecisionMaker:
@@ -279,7 +255,7 @@ class CreditRiskClassifier:
             card = await self._model_card()
             self._decision_maker = DecisionMaker(
                 model_tag=card.model_tag,
-                policy=DecisionPolicy.model_validate(card.policy),
+                policy=card.policy,
                 training_ranges=card.training_ranges,
             )
             self._drift = live_drift.RollingDrift.from_reference(
@@ -301,7 +277,7 @@ class CreditRiskClassifier:
             RecordsUnavailable: the records could not be written; answer 503.
         """
         decider = await self._decider()
-        scored = await self._explain(features)
+        scored = await self._explain_rows(features)
         decided = decider.decide_columns(features, scored)
         decisions = decided.answers()
         if self._records is not None:
@@ -319,6 +295,8 @@ class CreditRiskClassifier:
         self._drift.observe(applications, probabilities)
         return decisions
 
+    # Each endpoint is annotated with the model the API document declares, and answers
+    # with a Starlette Response built in `responses`, which BentoML sends as it is.
     @bentoml.api(route="/classify")
     async def classify(self, application: CreditApplication, /) -> Decision:
         """Decide one application: status, default probability, score and reasons."""
@@ -328,9 +306,9 @@ class CreditRiskClassifier:
             (decision,) = await self._decide(
                 application_columns([application]), features, started, "/classify"
             )
-        except RecordsUnavailable as refusal:
-            return _suspended(refusal)  # type: ignore[return-value]
-        return _json_response(decision)  # type: ignore[return-value]
+        except RecordsUnavailable as refused:
+            return suspended(refused)
+        return decisions_json(decision)
 
     @bentoml.api(route="/classify_batch")
     async def classify_batch(self, batch: ApplicationBatch, /) -> BatchDecisions:
@@ -340,9 +318,9 @@ class CreditRiskClassifier:
         features = encode_columns(columns)
         try:
             decided = await self._decide(columns, features, started, "/classify_batch")
-        except RecordsUnavailable as refusal:
-            return _suspended(refusal)  # type: ignore[return-value]
-        return _json_response({"decisions": decided})  # type: ignore[return-value]
+        except RecordsUnavailable as refused:
+            return suspended(refused)
+        return decisions_json({"decisions": decided})
 
     @bentoml.api(route=CSV_ROUTE, input_spec=CsvBody)
     async def classify_csv(self, csv: str) -> Annotated[str, ContentType(CSV_MEDIA_TYPE)]:
@@ -352,7 +330,7 @@ class CreditRiskClassifier:
         try:
             applications = await anyio.to_thread.run_sync(read_applications, csv)
         except CsvError as error:
-            return csv_refusal(error)  # type: ignore[return-value]
+            return csv_refusal(error)
         decisions: list[dict[str, Any]] = []
         try:
             # In batches, so that the event loop breathes between them.
@@ -360,9 +338,9 @@ class CreditRiskClassifier:
                 part = application_columns(applications[start : start + MAX_BATCH_SIZE])
                 features = encode_columns(part)
                 decisions += await self._decide(part, features, started, CSV_ROUTE)
-        except RecordsUnavailable as refusal:
-            return _suspended(refusal)  # type: ignore[return-value]
-        return await anyio.to_thread.run_sync(csv_decisions, decisions)  # type: ignore[return-value]
+        except RecordsUnavailable as refused:
+            return suspended(refused)
+        return await anyio.to_thread.run_sync(decisions_csv, decisions)
 
     @bentoml.api(route="/model")
     async def model(self) -> ModelCard:
@@ -370,26 +348,25 @@ class CreditRiskClassifier:
         return await self._model_card()
 
 
-def _json_response(answer: dict[str, Any]) -> Response:
-    # Serialised here, from the JSON form the declared model has: BentoML's own
-    # output path rebuilds the output JSON schema on every response (~5% of CPU),
-    # and orjson writes 1,000 decisions in a third of pydantic-core's time.
-    return Response(orjson.dumps(answer), media_type="application/json")
+# Bounded request heads (431, 408) in uvicorn's protocol, and a bounded endpoint label
+# set outside BentoML's app, where its metrics middleware reads it
+# (credit_risk/serving/heads.py, route_labels.py). In every worker, before uvicorn starts.
+install_bounded_heads(
+    max_head_bytes=settings.max_head_bytes,
+    head_timeout_s=settings.head_timeout_s,
+    outermost=functools.partial(
+        RouteLabels,
+        extra_paths=(PING_PATH, INVOCATIONS_PATH, EXECUTION_PARAMETERS_PATH)
+        if settings.sagemaker
+        else (),
+    ),
+)
 
-
-def _suspended(refusal: RecordsUnavailable) -> Response:
-    # Logged once per change of state by the records writer, not here per request.
-    return Response(
-        json.dumps({"error": str(refusal)}),
-        status_code=503,
-        media_type="application/json",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
-
-
-# Outermost first: SageMaker's paths rewritten to the endpoints they mean (only
-# with CREDIT_RISK_SAGEMAKER); refusals (API key, content type, body size) before
-# anything reads the body; then the OpenAPI document amended to declare them.
+# Outermost first: the real path back in the scope, after BentoML's middlewares have
+# read the label (route_labels.py); SageMaker's paths rewritten to the endpoints they
+# mean (only with CREDIT_RISK_SAGEMAKER); refusals (API key, content type, body size)
+# before anything reads the body; then the OpenAPI document amended to declare them.
+CreditRiskClassifier.add_asgi_middleware(RestorePath)
 if settings.sagemaker:
     CreditRiskClassifier.add_asgi_middleware(
         SageMakerAdapter,

@@ -30,9 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.lambda_runtime import LambdaRuntimeAPI, http_api_event  # noqa: E402
-
 from credit_risk.schema import COURSE_EXAMPLE  # noqa: E402
+from tests.support.lambda_runtime import LambdaRuntimeAPI, http_api_event  # noqa: E402
 
 MEMORY_MB = 1024
 

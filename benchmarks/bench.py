@@ -33,24 +33,20 @@ import math
 import os
 import platform
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE  # noqa: E402
+from tests.support.servers import Server, free_port, launch  # noqa: E402
 
 BASELINES = ("fastapi-xgboost", "fastapi")
 """Ratios of req/s are given to each: FastAPI with XGBoost's reasons, as a user
@@ -70,19 +66,25 @@ VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "embedded-fsync": _bentoml(
         ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_RECORDS_FSYNC="true"
     ),
+    # Without the bounded request heads and endpoint labels (their cost per request).
+    "embedded-unbounded": _bentoml(
+        "benchmarks.unbounded_service:CreditRiskClassifier", CREDIT_RISK_TOPOLOGY="embedded"
+    ),
     "remote": _bentoml(".", CREDIT_RISK_TOPOLOGY="remote"),
     "embedded-noaccesslog": _bentoml(
         ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_ACCESS_LOG="false"
     ),
     # The course's design with XGBoost's reasons, and with the compiled explainer
     # (only the architecture differs from "remote").
-    "legacy": _bentoml("benchmarks.legacy_service:svc", CREDIT_RISK_BASELINE_EXPLAINER="xgboost"),
-    "legacy-compiled": _bentoml("benchmarks.legacy_service:svc"),
+    "legacy": _bentoml(
+        "benchmarks.baselines.legacy_service:svc", CREDIT_RISK_BASELINE_EXPLAINER="xgboost"
+    ),
+    "legacy-compiled": _bentoml("benchmarks.baselines.legacy_service:svc"),
     "fastapi-xgboost": (
         # As a user would run it: uvicorn[standard] picks uvloop and httptools itself.
         [
             str(BIN / "uvicorn"),
-            "benchmarks.fastapi_app:app",
+            "benchmarks.baselines.fastapi_app:app",
             "--host",
             "127.0.0.1",
             "--port",
@@ -96,7 +98,7 @@ VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "fastapi": (
         [
             str(BIN / "uvicorn"),
-            "benchmarks.fastapi_app:app",
+            "benchmarks.baselines.fastapi_app:app",
             "--host",
             "127.0.0.1",
             "--port",
@@ -114,16 +116,6 @@ VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 DEFAULT_VARIANTS = ("embedded", "remote", "legacy", "fastapi-xgboost", "fastapi")
 BATCH_VARIANTS = ("embedded", "remote", "fastapi-xgboost", "fastapi")
-
-
-@dataclass
-class Running:
-    """A started server."""
-
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-    ready_s: float
 
 
 @dataclass
@@ -153,53 +145,30 @@ class Samples:
         }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+READY_TIMEOUT_S = 120
 
 
 @contextlib.contextmanager
-def serving(names: list[str], logs: Path) -> Iterator[dict[str, Running]]:
+def serving(names: list[str], logs: Path) -> Iterator[dict[str, Server]]:
     """Start the variants one after the other (so ready times are clean); stop them all."""
-    running: dict[str, Running] = {}
+    running: dict[str, Server] = {}
     try:
         for name in names:
             command, env = VARIANTS[name]
-            port = _free_port()
-            started = time.monotonic()
-            with (logs / f"{name}.log").open("wb") as log:
-                process = subprocess.Popen(
-                    [part.format(port=port) for part in command],
-                    cwd=ROOT,
-                    env={**os.environ, **env, "CREDIT_RISK_MONITORING_DIR": str(logs / name)},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            url = f"http://127.0.0.1:{port}"
-            running[name] = Running(name, url, process, _wait_ready(url, process, started))
+            port = free_port()
+            running[name] = launch(
+                [part.format(port=port) for part in command],
+                port=port,
+                log_path=logs / f"{name}.log",
+                env={**os.environ, **env, "CREDIT_RISK_MONITORING_DIR": str(logs / name)},
+                topology=name,
+                monitoring_dir=logs / name,
+                timeout=READY_TIMEOUT_S,
+            )
         yield running
     finally:
         for server in running.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.process.pid, signal.SIGTERM)
-        for server in running.values():
-            try:
-                server.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.process.pid, signal.SIGKILL)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], started: float) -> float:
-    while time.monotonic() - started < 120:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: server exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return time.monotonic() - started
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready after 120 s")
+            server.stop()
 
 
 def _lua(path: Path, body: str) -> Path:
@@ -235,7 +204,7 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> tuple[float, 
 
 
 def measure(
-    args: argparse.Namespace, running: dict[str, Running], single: Path, batch: Path
+    args: argparse.Namespace, running: dict[str, Server], single: Path, batch: Path
 ) -> tuple[dict[tuple[str, int], Samples], dict[tuple[str, int], Samples]]:
     """All rounds, variants alternating: /classify at each concurrency, then batches."""
     samples = {(v, c): Samples() for v in args.variants for c in args.connections}
@@ -354,7 +323,7 @@ def main() -> None:
     )
     with serving(args.variants, work) as running:
         samples, batch_samples = measure(args, running, single, batch)
-        ready = {name: server.ready_s for name, server in running.items()}
+        ready = {name: server.ready_seconds for name, server in running.items()}
     results = report(args, samples, batch_samples, ready)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -23,7 +23,8 @@ import httpx
 import numpy as np
 
 from credit_risk.generator import SHIFTS
-from credit_risk.training.data import application_records, load_credit_data
+from credit_risk.schema import application_records
+from credit_risk.training.data import load_credit_data
 
 BATCH = 500
 

@@ -21,6 +21,7 @@ from credit_risk.drift.live import RollingDrift
 from credit_risk.drift.psi import ReferenceBins
 from credit_risk.features import application_columns, encode_columns
 from credit_risk.generator import ApplicationGenerator
+from credit_risk.model import DEFAULT_MODEL_TAG
 from credit_risk.model.store import load_from_store
 from credit_risk.schema import CreditApplication
 
@@ -41,12 +42,11 @@ def _best_us_per_row(run: Callable[[int], None], batch: int, rows: int = 20_000)
 def main() -> None:
     """Print µs per decision for batch sizes 1, 8, 100 and 1,000."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default="credit_risk_model:latest")
+    parser.add_argument("--model", default=DEFAULT_MODEL_TAG)
     parser.add_argument("--window", type=int, default=1000)
     args = parser.parse_args()
-    model = bentoml.models.get(args.model)
-    reference = model.info.metadata["reference"]
-    served = load_from_store(model, nthread=1)
+    served = load_from_store(bentoml.models.get(args.model), nthread=1)
+    reference = served.metadata.reference
     drawn = ApplicationGenerator(reference, seed=0).draw(5000)
     applications = [CreditApplication.model_validate(a) for a in drawn]
     probabilities = [(i % 97) / 97 for i in range(len(applications))]

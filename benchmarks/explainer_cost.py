@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from credit_risk.features import encode_columns  # noqa: E402
 from credit_risk.generator import ApplicationGenerator  # noqa: E402
-from credit_risk.model import xgboost_reasons  # noqa: E402
-from credit_risk.model.store import MODEL_NAME, load_from_store  # noqa: E402
+from credit_risk.model import DEFAULT_MODEL_TAG, xgboost_reasons  # noqa: E402
+from credit_risk.model.store import load_from_store  # noqa: E402
 from credit_risk.vocabulary import APPLICATION_FIELDS  # noqa: E402
 
 BATCH_SIZES = (1, 16, 1000)
@@ -72,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--model-tag", default=f"{MODEL_NAME}:latest")
+    parser.add_argument("--model-tag", default=DEFAULT_MODEL_TAG)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -90,7 +90,7 @@ def main() -> None:
     def xgboost(rows: npt.NDArray[np.float32]) -> object:
         return xgboost_reasons.explain(plain.booster, rows, 1)
 
-    applications = ApplicationGenerator(served.metadata["reference"], seed=0).draw(ROWS_PER_TIMING)
+    applications = ApplicationGenerator(served.metadata.reference, seed=0).draw(ROWS_PER_TIMING)
     rows = encode_columns({name: [a[name] for a in applications] for name in APPLICATION_FIELDS})
     batches = {size: np.array_split(rows, len(rows) // size) for size in BATCH_SIZES}
     timings: dict[tuple[str, int], list[float]] = {}

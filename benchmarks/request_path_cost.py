@@ -53,7 +53,8 @@ from credit_risk.features import (  # noqa: E402
     encode_columns,
 )
 from credit_risk.generator import ApplicationGenerator  # noqa: E402
-from credit_risk.model.store import MODEL_NAME, load_from_store  # noqa: E402
+from credit_risk.model import DEFAULT_MODEL_TAG  # noqa: E402
+from credit_risk.model.store import load_from_store  # noqa: E402
 from credit_risk.records import application_rows, decision_lines  # noqa: E402
 from credit_risk.schema import ApplicationBatch, CreditApplication  # noqa: E402
 from credit_risk.serving import metrics  # noqa: E402
@@ -118,13 +119,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--model-tag", default=f"{MODEL_NAME}:latest")
+    parser.add_argument("--model-tag", default=DEFAULT_MODEL_TAG)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
     served = load_from_store(bentoml.models.get(args.model_tag), nthread=1)
     decider = DecisionMaker(served.tag, served.policy, served.training_ranges)
-    drawn = ApplicationGenerator(served.metadata["reference"], seed=0).draw(BATCH)
+    drawn = ApplicationGenerator(served.metadata.reference, seed=0).draw(BATCH)
     batch = ApplicationBatch.model_validate({"applications": drawn})
     one = batch.applications[0]
     one_body = CreditApplication.model_dump_json(one).encode()

@@ -22,8 +22,6 @@ import contextlib
 import csv
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,11 +30,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.servers import Server, bentoml_serve, free_port, launch, wait_ready  # noqa: E402
+
 READY_TIMEOUT_S = 120
 
 
@@ -83,60 +84,29 @@ class MemoryWatch:
         self.samples.append(Sample(time.monotonic() - self._origin, total, len(processes)))
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes] | None) -> None:
-    """Poll /readyz until it answers 200."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            sys.exit(f"the server exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    sys.exit(f"{url} not ready after {READY_TIMEOUT_S} s")
-
-
-def start_server(topology: str, log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def start_server(topology: str, log_path: Path) -> Server:
     """``bentoml serve`` from the repository root, in its own process group, on loopback."""
     port = free_port()
     # Decision records are written as in production, next to the soak's reports.
     monitoring = log_path.with_name(log_path.name.replace("_server.log", "_monitoring"))
+    monitoring_dir = os.environ.get("CREDIT_RISK_MONITORING_DIR", str(monitoring))
     env = {
         **os.environ,
         "CREDIT_RISK_TOPOLOGY": topology,
-        "CREDIT_RISK_MONITORING_DIR": os.environ.get("CREDIT_RISK_MONITORING_DIR", str(monitoring)),
+        "CREDIT_RISK_MONITORING_DIR": monitoring_dir,
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(BIN / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
+    try:
+        return launch(
+            bentoml_serve(".", port),
+            port=port,
+            log_path=log_path,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            topology=topology,
+            monitoring_dir=Path(monitoring_dir),
+            timeout=READY_TIMEOUT_S,
         )
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, process)
-    return url, process
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM the server's process group; SIGKILL after 60 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    return process.returncode
+    except (RuntimeError, TimeoutError) as error:
+        sys.exit(str(error))
 
 
 def run_locust(url: str, args: argparse.Namespace, csv_prefix: Path) -> int:
@@ -231,13 +201,13 @@ def main() -> int:
     """Run the soak; print the figures; exit non-zero when it fails."""
     args = parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    process: subprocess.Popen[bytes] | None = None
+    server: Server | None = None
     if args.host:
         url, pid = args.host.rstrip("/"), args.pid
-        wait_ready(url, None)
+        wait_ready(url, timeout=READY_TIMEOUT_S)
     else:
-        url, process = start_server(args.topology, Path(f"{args.out}_server.log"))
-        pid = process.pid
+        server = start_server(args.topology, Path(f"{args.out}_server.log"))
+        url, pid = server.url, server.process.pid
         print(f"serving {args.topology} at {url} (pid {pid})", flush=True)
 
     watch = MemoryWatch(pid, args.sample_every) if pid else None
@@ -250,7 +220,7 @@ def main() -> int:
         if watch:
             watch.stop()
     finally:
-        exit_code = stop_server(process) if process else None
+        exit_code = server.stop() if server else None
 
     load = load_result(args.out)
     print(

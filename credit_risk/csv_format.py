@@ -2,7 +2,9 @@
 
 Shared by ``POST /classify_csv`` (stdlib ``csv``: the service carries no
 pyarrow) and the batch scorer (``credit_risk.batch``, pyarrow), so a file means
-the same thing to both and their answers have the same columns.
+the same thing to both and their answers have the same columns
+(``DECISION_COLUMN_TYPES``; ``decision_row`` writes one, ``decision_from_row``
+reads it back, as SageMaker's adapter does).
 
 A CSV cell means what the same characters would mean as a JSON value in
 ``/classify``, except that an empty cell is ``null`` and any other text that
@@ -35,25 +37,42 @@ NUMBER_PATTERN: Final = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _INTEGER: Final = re.compile(INTEGER_PATTERN)
 _NUMBER: Final = re.compile(NUMBER_PATTERN)
 
-REASON_COLUMNS: Final[tuple[str, ...]] = tuple(
-    f"reason_{rank}_{part}"
-    for rank in range(1, MAX_REASONS + 1)
-    for part in ("code", "field", "text", "contribution")
-)
-DECISION_COLUMNS: Final[tuple[str, ...]] = (
-    "row_id",
-    "status",
-    "default_probability",
-    "score",
-    *REASON_COLUMNS,
-    "out_of_training_range",
-    "model_tag",
-    "policy_version",
-    "decision_id",
-    "error",
-)
-"""Columns of a decisions file, in order: the online ``Decision`` flattened, reasons as
-``reason_N_*``, plus the input's ``row_id`` and, for ``INVALID`` rows, the ``error``."""
+REASON_PARTS: Final[dict[str, type]] = {
+    "code": str,
+    "field": str,
+    "text": str,
+    "contribution": float,
+}
+"""A ``Reason``'s fields, in its order, and the type of each one's column."""
+
+
+def reason_column(rank: int, part: str) -> str:
+    """The column of one part of the reason of ``rank`` (1 to ``MAX_REASONS``)."""
+    return f"reason_{rank}_{part}"
+
+
+DECISION_COLUMN_TYPES: Final[dict[str, type]] = {
+    "row_id": int,
+    "status": str,
+    "default_probability": float,
+    "score": int,
+    **{
+        reason_column(rank, part): kind
+        for rank in range(1, MAX_REASONS + 1)
+        for part, kind in REASON_PARTS.items()
+    },
+    "out_of_training_range": str,
+    "model_tag": str,
+    "policy_version": str,
+    "decision_id": str,
+    "error": str,
+}
+"""Columns of a decisions file, in order, each with the type of its values (any may be
+empty): the online ``Decision`` flattened, reasons as ``reason_N_*``, plus the input's
+``row_id`` and, for ``INVALID`` rows, the ``error``. The batch scorer's Arrow schema is
+derived from it."""
+DECISION_COLUMNS: Final[tuple[str, ...]] = tuple(DECISION_COLUMN_TYPES)
+"""The names of ``DECISION_COLUMN_TYPES``, in order."""
 
 INVALID_STATUS: Final = "INVALID"
 """The status of a row that failed validation; its ``error`` says which field and why."""
@@ -120,12 +139,19 @@ def validation_problems(error: ValidationError, line: int) -> list[CsvProblem]:
     ]
 
 
-def describe_errors(error: ValidationError) -> str:
-    """One row's validation errors as ``field: message; field: message``."""
-    return "; ".join(
-        f"{'.'.join(map(str, problem['loc'])) or 'row'}: {problem['msg']}"
-        for problem in error.errors(include_url=False, include_context=False, include_input=False)
+def describe_errors(error: ValidationError, *, whole: str = "row", limit: int | None = None) -> str:
+    """One row's validation errors as ``field: message; field: message``.
+
+    ``whole`` names an error of the whole input (no field); with ``limit``, at most
+    that many are named and the rest counted: ``a: ...; b: ... (+3 more)``.
+    """
+    problems = error.errors(include_url=False, include_context=False, include_input=False)
+    named = "; ".join(
+        f"{'.'.join(map(str, problem['loc'])) or whole}: {problem['msg']}"
+        for problem in problems[:limit]
     )
+    more = len(problems) - len(problems[:limit])
+    return f"{named} (+{more} more)" if more else named
 
 
 def read_applications(body: str) -> list[CreditApplication]:
@@ -187,9 +213,31 @@ def decision_row(row_id: int, decision: Mapping[str, Any]) -> dict[str, Any]:
     reasons = decision["reasons"]
     for rank in range(1, MAX_REASONS + 1):
         reason = reasons[rank - 1] if rank <= len(reasons) else None
-        for part in ("code", "field", "text", "contribution"):
-            row[f"reason_{rank}_{part}"] = reason[part] if reason else None
+        for part in REASON_PARTS:
+            row[reason_column(rank, part)] = reason[part] if reason else None
     return row
+
+
+def decision_from_row(row: Mapping[str, str]) -> dict[str, Any]:
+    """A row of ``DECISION_COLUMNS`` as CSV text (``csv.DictReader``'s) back into the
+    JSON form of the decision it was written from: ``decision_row``'s inverse (Python's
+    CSV writes floats by ``repr``, which reads back exactly)."""
+    reasons = [
+        {part: kind(row[reason_column(rank, part)]) for part, kind in REASON_PARTS.items()}
+        for rank in range(1, MAX_REASONS + 1)
+        if row[reason_column(rank, "code")]
+    ]
+    ranges = row["out_of_training_range"]
+    return {
+        "status": row["status"],
+        "default_probability": float(row["default_probability"]),
+        "score": int(row["score"]),
+        "reasons": reasons,
+        "out_of_training_range": ranges.split(RANGE_SEPARATOR) if ranges else [],
+        "model_tag": row["model_tag"],
+        "policy_version": row["policy_version"],
+        "decision_id": row["decision_id"],
+    }
 
 
 def write_decisions(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -13,13 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 from credit_risk.policy import DecisionPolicy
-from credit_risk.reasons import (
-    MAX_REASONS,
-    REASON_CODES,
-    principal_reason_columns,
-)
+from credit_risk.reasons import FIELD_REASONS, MAX_REASONS, principal_reason_columns
 from credit_risk.schema import Decision, Reason
-from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
+from credit_risk.vocabulary import NUMERIC_FIELDS
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,9 @@ class DecisionColumns:
             fields = self.reason_fields[:, rank].tolist()
             for row, contribution in enumerate(self.reason_contributions[rank]):
                 if contribution is not None:
-                    reasons[row].append({**_REASONS[fields[row]], "contribution": contribution})
+                    reasons[row].append(
+                        {**FIELD_REASONS[fields[row]], "contribution": contribution}
+                    )
         model_tag, policy_version = self.model_tag, self.policy_version
         return [
             {
@@ -88,12 +86,6 @@ class DecisionColumns:
             for answer in self.answers()
         ]
 
-
-_REASONS: Final = [
-    {"code": REASON_CODES[field][0], "field": field, "text": REASON_CODES[field][1]}
-    for field in APPLICATION_FIELDS
-]
-"""A reason's fixed part per ``APPLICATION_FIELDS`` index, in ``Reason``'s field order."""
 
 SMALL_COUNT: Final = 32
 """Below this many, ``uuid.uuid4`` is faster than generating the UUIDs in numpy."""

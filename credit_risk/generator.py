@@ -15,7 +15,7 @@ or many undeclared incomes), so that drift monitoring can be shown to react.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,11 +23,17 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from credit_risk.model import DEFAULT_MODEL_TAG
+from credit_risk.model.metadata import Reference
 from credit_risk.schema import MAX_MONEY
-from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES, NUMERIC_FIELDS
+from credit_risk.vocabulary import (
+    APPLICATION_FIELDS,
+    CATEGORIES,
+    INTEGER_FIELDS,
+    NULLABLE_FIELDS,
+    NUMERIC_FIELDS,
+)
 
-_INTEGER_FIELDS: Final = ("seniority", "time", "age")
-_NULLABLE_FIELDS: Final = ("income", "assets", "debt")
 _MAX_AGE: Final = 100
 
 Application = dict[str, Any]
@@ -95,9 +101,7 @@ SHIFTS: Final[dict[str, Shift]] = {
 class ApplicationGenerator:
     """Draws valid application bodies from a reference distribution."""
 
-    def __init__(
-        self, reference: Mapping[str, Any], seed: int = 0, shift: Shift = SHIFTS["none"]
-    ) -> None:
+    def __init__(self, reference: Reference, seed: int = 0, shift: Shift = SHIFTS["none"]) -> None:
         self._reference = reference
         self._rng = np.random.default_rng(seed)
         self._shift = shift
@@ -113,7 +117,7 @@ class ApplicationGenerator:
         for name in NUMERIC_FIELDS:
             columns[name] = self._numeric(name, count)
         for name, labels in CATEGORIES.items():
-            shares = self._reference["categorical"][name]
+            shares = self._reference.categorical[name]
             weights = np.array([shares.get(label, 0.0) for label in labels])
             drawn = self._rng.choice(labels, size=count, p=weights / weights.sum())
             columns[name] = drawn.tolist()
@@ -121,17 +125,17 @@ class ApplicationGenerator:
         return self._shift.apply_columns(drawn, self._rng)
 
     def _numeric(self, name: str, count: int) -> list[Any]:
-        binned = self._reference["numeric"][name]
-        edges = np.asarray(binned["edges"], dtype=np.float64)
-        shares = np.asarray([*binned["shares"], binned["missing_share"]], dtype=np.float64)
+        binned = self._reference.numeric[name]
+        edges = np.asarray(binned.edges, dtype=np.float64)
+        shares = np.asarray([*binned.shares, binned.missing_share], dtype=np.float64)
         bins = self._rng.choice(len(shares), size=count, p=shares / shares.sum())
         missing = bins == len(shares) - 1
         bins = np.minimum(bins, len(edges) - 2)
-        if name in _INTEGER_FIELDS:
+        if name in INTEGER_FIELDS:
             return [int(v) for v in self._integers(edges, bins)]
         values = self._rng.uniform(edges[bins], edges[bins + 1])
         rounded = [round(float(v), 2) for v in values]
-        if name in _NULLABLE_FIELDS:
+        if name in NULLABLE_FIELDS:
             return [None if m else v for m, v in zip(missing, rounded, strict=True)]
         return rounded
 
@@ -194,7 +198,7 @@ def spoil(application: Application, case: str) -> Application:
 GENERATOR_CHUNK_ROWS: Final = 100_000
 
 
-def write_portfolio(reference: Mapping[str, Any], rows: int, output: Path, seed: int = 0) -> None:
+def write_portfolio(reference: Reference, rows: int, output: Path, seed: int = 0) -> None:
     """Write ``rows`` drawn applications to ``output`` (CSV with a header, or Parquet),
     chunk by chunk, so that memory stays flat whatever ``rows`` is."""
     import pyarrow as pa
@@ -202,7 +206,7 @@ def write_portfolio(reference: Mapping[str, Any], rows: int, output: Path, seed:
     import pyarrow.parquet as pq
 
     types = {
-        name: pa.int64() if name in _INTEGER_FIELDS else pa.float64() for name in NUMERIC_FIELDS
+        name: pa.int64() if name in INTEGER_FIELDS else pa.float64() for name in NUMERIC_FIELDS
     }
     schema = pa.schema([(name, types.get(name, pa.string())) for name in APPLICATION_FIELDS])
     generator = ApplicationGenerator(reference, seed=seed)
@@ -227,18 +231,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="*.csv or *.parquet")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
-        "--model", default="credit_risk_model:latest", help="model whose reference to draw from"
+        "--model", default=DEFAULT_MODEL_TAG, help="model whose reference to draw from"
     )
     args = parser.parse_args(argv)
     if args.rows < 0:
         parser.error("--rows must be 0 or more")
     import bentoml
 
+    from credit_risk.model.metadata import ModelMetadata
+
     try:
         model = bentoml.models.get(args.model)
     except bentoml.exceptions.NotFound:
         parser.exit(3, f"error: model {args.model} is not in the store; run `python train.py`\n")
-    write_portfolio(model.info.metadata["reference"], args.rows, args.output, args.seed)
+    reference = ModelMetadata.model_validate(model.info.metadata).reference
+    write_portfolio(reference, args.rows, args.output, args.seed)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from credit_risk.schema import Status
+from credit_risk.vocabulary import Status
 
 
 class Scorecard(BaseModel):

@@ -1,12 +1,37 @@
-"""Request and response models of the API, shared with locust and the tests."""
+"""Request and response models of the API, shared with locust and the tests.
+
+``ModelCard`` (the ``/model`` answer) carries the parts of the stored model's
+contract (``credit_risk.model.metadata.ModelMetadata``) that the API shows: the
+``Metrics`` and the ``Reference`` distribution are defined here, with the other
+wire models, because ``policy`` imports this module and the contract imports
+``policy``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Final
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from credit_risk.vocabulary import Home, Job, Marital, Records
+from credit_risk.model.metadata import Metrics, ModelMetadata, Reference
+from credit_risk.policy import DecisionPolicy
+from credit_risk.vocabulary import (
+    APPLICATION_FIELDS,
+    INTEGER_FIELDS,
+    NUMERIC_FIELDS,
+    Home,
+    Job,
+    Marital,
+    Records,
+    Status,
+)
+
+MAX_REASONS: Final = 4
+"""Principal reasons per decision at most: Reg B's adverse-action notices name up to four."""
 
 MAX_BATCH_SIZE: Final = 1000
 """Most applications accepted by one ``/classify_batch`` request."""
@@ -72,6 +97,23 @@ class CreditApplication(BaseModel):
     price: Annotated[PositiveMoney, Field(description="Price of the goods being financed.")]
 
 
+def application_records(columns: Mapping[str, npt.ArrayLike]) -> list[dict[str, Any]]:
+    """Applications given column-wise (a clean training frame, validated batch columns)
+    as ``CreditApplication`` holds them: per application, a dict of the 13 fields in
+    ``APPLICATION_FIELDS`` order, integers as ``int``, money as ``float``, a missing
+    value (NaN) as ``None``, labels as ``str``. The API's bodies and the records' form."""
+    values: list[list[Any]] = []
+    for name in APPLICATION_FIELDS:
+        if name in INTEGER_FIELDS:
+            values.append(np.asarray(columns[name]).astype(np.int64).tolist())
+        elif name in NUMERIC_FIELDS:
+            money = np.asarray(columns[name], dtype=np.float64).tolist()
+            values.append([None if math.isnan(value) else value for value in money])
+        else:
+            values.append(np.asarray(columns[name]).tolist())
+    return [dict(zip(APPLICATION_FIELDS, row, strict=True)) for row in zip(*values, strict=True)]
+
+
 class ApplicationBatch(BaseModel):
     """Several applications, decided in one request and answered in order."""
 
@@ -80,9 +122,6 @@ class ApplicationBatch(BaseModel):
     )
 
     applications: Annotated[list[CreditApplication], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
-
-
-Status = Literal["APPROVED", "MAYBE", "DECLINED"]
 
 
 class Reason(BaseModel):
@@ -100,7 +139,7 @@ class Decision(BaseModel):
     status: Status
     default_probability: float = Field(ge=0, le=1)
     score: int = Field(description="Scorecard points; higher means less risk.")
-    reasons: list[Reason] = Field(max_length=4)
+    reasons: list[Reason] = Field(max_length=MAX_REASONS)
     out_of_training_range: list[str] = Field(
         description="Fields whose value lies outside what the model saw in training."
     )
@@ -113,3 +152,34 @@ class BatchDecisions(BaseModel):
     """Decisions for a batch, in the order of its applications."""
 
     decisions: list[Decision]
+
+
+class ModelCard(BaseModel):
+    """What the service is serving: the model's tag, metrics and decision policy."""
+
+    model_tag: str
+    metrics: Metrics
+    policy: DecisionPolicy = Field(description="The decision policy stored with the model.")
+    features: list[str]
+    training_ranges: dict[str, list[float]]
+    reference: Reference
+    data_source: str
+    data_sha256: str
+    trained_at: str
+    topology: str
+
+    @classmethod
+    def of(cls, model_tag: str, metadata: ModelMetadata, topology: str) -> ModelCard:
+        """The card of a stored model (its tag and metadata) served in ``topology``."""
+        return cls(
+            model_tag=model_tag,
+            metrics=metadata.metrics,
+            policy=metadata.policy,
+            features=metadata.features,
+            training_ranges=metadata.training_ranges,
+            reference=metadata.reference,
+            data_source=metadata.data_source,
+            data_sha256=metadata.data_sha256,
+            trained_at=metadata.trained_at,
+            topology=topology,
+        )

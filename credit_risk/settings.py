@@ -1,17 +1,31 @@
-"""Runtime settings of the service, read once from ``CREDIT_RISK_*`` environment variables."""
+"""Runtime settings of the service, read once from ``CREDIT_RISK_*`` environment variables.
+
+A leaf: pydantic only, no bentoml or xgboost, so that tools and checks can read the
+settings without loading the model's libraries.
+"""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from credit_risk.model.store import MODEL_NAME
+from credit_risk.model import DEFAULT_MODEL_TAG
 from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES
 
 MIN_API_KEY_LENGTH: Final = 16
 """Shortest API key accepted; ``secrets.token_urlsafe(32)`` makes a good one."""
+
+
+class RecordsConfig(TypedDict):
+    """``credit_risk.records.open_writer``'s arguments: where and how records are written."""
+
+    sink: Literal["file", "stdout"]
+    monitoring_dir: str
+    fsync: bool
+    rotate_bytes: int
+    required: bool
 
 
 class Settings(BaseSettings):
@@ -19,7 +33,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_", frozen=True)
 
-    model_tag: str = Field(default=f"{MODEL_NAME}:latest", description="Model store tag to serve.")
+    model_tag: str = Field(default=DEFAULT_MODEL_TAG, description="Model store tag to serve.")
     topology: Literal["embedded", "remote"] = Field(
         default="embedded",
         description="embedded: the runner lives in the API worker; remote: its own process.",
@@ -77,6 +91,24 @@ class Settings(BaseSettings):
         description="Largest request body accepted; a full batch of 1,000 is about 230 kB.",
     )
 
+    max_head_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        description=(
+            "Largest request head (request line and headers) accepted; a larger one is "
+            "answered 431 and its connection closed. The default is an AWS ALB's limit."
+        ),
+    )
+    head_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds a client has to send a whole request head, from the connection's "
+            "opening (or the head's first byte on a kept-alive connection); past it, 408 "
+            "and the connection closed."
+        ),
+    )
+
     sagemaker: bool = Field(
         default=False,
         description=(
@@ -98,6 +130,18 @@ class Settings(BaseSettings):
         if not all("!" <= char <= "~" for char in value):
             raise ValueError("must be printable ASCII without spaces, to fit in an HTTP header")
         return key
+
+    def records_config(self, monitoring_dir: str | None = None) -> RecordsConfig:
+        """The record writer's arguments (``open_writer(**config)``) these settings describe;
+        ``monitoring_dir`` overrides theirs (``score.py --records-dir``). Whether records
+        are written at all is ``monitoring``."""
+        return RecordsConfig(
+            sink=self.records_sink,
+            monitoring_dir=monitoring_dir or self.monitoring_dir,
+            fsync=self.records_fsync,
+            rotate_bytes=self.records_rotate_bytes,
+            required=self.records_required,
+        )
 
 
 def load_settings() -> Settings:

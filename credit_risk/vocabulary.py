@@ -1,7 +1,9 @@
-"""Categorical vocabularies and value ranges of a loan application.
+"""Categorical vocabularies, field names and field kinds of a loan application.
 
 The integer codes are those of the canonical ``CreditScoring.csv``; the labels
-are what the API, the clean training frame and the reports use.
+are what the API, the clean training frame and the reports use. The field kinds
+(``INTEGER_FIELDS``, ``NULLABLE_FIELDS``) are those of ``schema.CreditApplication``,
+which a unit test checks.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ Home = Literal["rent", "owner", "private", "ignore", "parents", "other", "unk"]
 Marital = Literal["single", "married", "widow", "separated", "divorced", "unk"]
 Records = Literal["no", "yes", "unk"]
 Job = Literal["fixed", "partime", "freelance", "others", "unk"]
+
+Status = Literal["APPROVED", "MAYBE", "DECLINED"]
+"""A decision's status: the policy's outcomes, from least to most risk."""
 
 CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "home": get_args(Home),
@@ -30,18 +35,6 @@ CSV_CODES: Final[dict[str, dict[int, str]]] = {
 }
 """Integer codes of ``CreditScoring.csv``; status 0 (unknown) is not listed and is dropped."""
 
-NUMERIC_FIELDS: Final[tuple[str, ...]] = (
-    "seniority",
-    "time",
-    "age",
-    "expenses",
-    "income",
-    "assets",
-    "debt",
-    "amount",
-    "price",
-)
-CATEGORICAL_FIELDS: Final[tuple[str, ...]] = tuple(CATEGORIES)
 APPLICATION_FIELDS: Final[tuple[str, ...]] = (
     "seniority",
     "home",
@@ -58,3 +51,15 @@ APPLICATION_FIELDS: Final[tuple[str, ...]] = (
     "price",
 )
 """The 13 fields of an application, in the order of the course's JSON."""
+
+CATEGORICAL_FIELDS: Final[tuple[str, ...]] = tuple(CATEGORIES)
+NUMERIC_FIELDS: Final[tuple[str, ...]] = tuple(
+    name for name in APPLICATION_FIELDS if name not in CATEGORIES
+)
+"""The 9 numeric fields, in application order: seniority, time, age, then money."""
+
+INTEGER_FIELDS: Final[tuple[str, ...]] = ("seniority", "time", "age")
+"""Numeric fields the API takes as integers; the other numeric fields are money (floats)."""
+
+NULLABLE_FIELDS: Final[tuple[str, ...]] = ("income", "assets", "debt")
+"""Fields an application may leave undeclared (``None``; 99999999 in ``CreditScoring.csv``)."""

@@ -9,7 +9,7 @@ from typing import Final
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 README: Final = ROOT / "README.md"
 DOCS: Final = sorted((ROOT / "docs").glob("*.md"))

@@ -11,9 +11,10 @@ computed:
 
 ``bench.py`` runs the first at its best and the second as a user would::
 
-    uvicorn benchmarks.fastapi_app:app --workers 2 --loop uvloop --http httptools --no-access-log
+    uvicorn benchmarks.baselines.fastapi_app:app --workers 2 --loop uvloop --http httptools \
+        --no-access-log
     CREDIT_RISK_BASELINE_EXPLAINER=xgboost \
-        uvicorn benchmarks.fastapi_app:app --workers 2 --no-access-log
+        uvicorn benchmarks.baselines.fastapi_app:app --workers 2 --no-access-log
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from fastapi import FastAPI
 
 from credit_risk.decisions import DecisionMaker
 from credit_risk.features import encode_application, encode_applications
-from credit_risk.model.store import MODEL_NAME, load_from_store
+from credit_risk.model import DEFAULT_MODEL_TAG
+from credit_risk.model.store import load_from_store
 from credit_risk.schema import ApplicationBatch, BatchDecisions, CreditApplication, Decision
 
 WITH_XGBOOST = os.environ.get("CREDIT_RISK_BASELINE_EXPLAINER", "compiled") == "xgboost"
 served = load_from_store(
-    bentoml.models.get(os.environ.get("CREDIT_RISK_MODEL_TAG", f"{MODEL_NAME}:latest")),
+    bentoml.models.get(os.environ.get("CREDIT_RISK_MODEL_TAG", DEFAULT_MODEL_TAG)),
     nthread=1,
     compile_explainer=not WITH_XGBOOST,
 )

@@ -8,7 +8,7 @@ picks how its runner computes the reasons, as in ``fastapi_app.py``:
 ``compiled`` (default; the service's explainer: only the architecture differs).
 Serve it with
 
-    bentoml serve benchmarks.legacy_service:svc
+    bentoml serve benchmarks.baselines.legacy_service:svc
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from bentoml.io import JSON
 
 from credit_risk.decisions import DecisionMaker
 from credit_risk.features import encode_application
-from credit_risk.model.store import MODEL_NAME, load_from_store
+from credit_risk.model import DEFAULT_MODEL_TAG
+from credit_risk.model.store import load_from_store
 from credit_risk.schema import CreditApplication
 
-stored = bentoml.models.get(os.environ.get("CREDIT_RISK_MODEL_TAG", f"{MODEL_NAME}:latest"))
+stored = bentoml.models.get(os.environ.get("CREDIT_RISK_MODEL_TAG", DEFAULT_MODEL_TAG))
 WITH_XGBOOST = os.environ.get("CREDIT_RISK_BASELINE_EXPLAINER", "compiled") == "xgboost"
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +23,9 @@ from credit_risk.batch.io import ApplicationReader, DecisionWriter, InputChunk
 from credit_risk.batch.scorer import BatchScorer, ScoredChunk
 from credit_risk.csv_format import INVALID_STATUS
 from credit_risk.records import RecordWriter, decision_lines, open_writer
+
+if TYPE_CHECKING:
+    from credit_risk.settings import RecordsConfig
 
 ENDPOINT: Final = "score.py"
 """What the records of a local batch job name as their endpoint."""
@@ -97,7 +100,7 @@ _worker: dict[str, Any] = {}
 """In a worker process of ``scored_in_workers``: its scorer and record writer, made once."""
 
 
-def _start_worker(model_tag: str, records: Mapping[str, Any] | None) -> None:
+def _start_worker(model_tag: str, records: RecordsConfig | None) -> None:
     import bentoml
 
     from credit_risk.model.store import load_from_store
@@ -124,7 +127,7 @@ def scored_in_workers(
     workers: int,
     *,
     endpoint: str,
-    records: Mapping[str, Any] | None,
+    records: RecordsConfig | None,
 ) -> Iterator[ChunkResult]:
     """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
     per worker are in flight, so memory stays flat. Each worker loads ``model_tag`` once
@@ -154,7 +157,7 @@ def run_job(
     endpoint: str = ENDPOINT,
     on_chunk: Callable[[JobSummary, int], None] | None = None,
     workers: int = 1,
-    records_config: Mapping[str, Any] | None = None,
+    records_config: RecordsConfig | None = None,
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 

@@ -8,7 +8,6 @@ the online code; this module only lays their results out as the columns of
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -19,43 +18,31 @@ import pandas as pd
 import pyarrow as pa
 
 from credit_risk.batch.validation import validate_chunk
-from credit_risk.csv_format import DECISION_COLUMNS, INVALID_STATUS, RANGE_SEPARATOR
+from credit_risk.csv_format import (
+    DECISION_COLUMN_TYPES,
+    DECISION_COLUMNS,
+    INVALID_STATUS,
+    RANGE_SEPARATOR,
+    reason_column,
+)
 from credit_risk.decisions import DecisionColumns, DecisionMaker
 from credit_risk.features import encode_columns
 from credit_risk.model.store import ServedModel
-from credit_risk.reasons import MAX_REASONS, REASON_CODES
-from credit_risk.records import application_rows
-from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
+from credit_risk.reasons import FIELD_REASONS, MAX_REASONS
+from credit_risk.schema import application_records
+from credit_risk.vocabulary import APPLICATION_FIELDS
 
-_STRING_COLUMNS: Final = {
-    "status",
-    "out_of_training_range",
-    "model_tag",
-    "policy_version",
-    "decision_id",
-    "error",
-    *(f"reason_{rank}_{part}" for rank in range(1, 5) for part in ("code", "field", "text")),
-}
-_INTEGER_COLUMNS: Final = {"row_id", "score"}
+_ARROW_TYPES: Final = {str: pa.string(), int: pa.int64(), float: pa.float64()}
 DECISIONS_SCHEMA: Final = pa.schema(
-    [
-        pa.field(
-            name,
-            pa.string()
-            if name in _STRING_COLUMNS
-            else pa.int64()
-            if name in _INTEGER_COLUMNS
-            else pa.float64(),
-        )
-        for name in DECISION_COLUMNS
-    ]
+    [pa.field(name, _ARROW_TYPES[kind]) for name, kind in DECISION_COLUMN_TYPES.items()]
 )
-"""The Arrow schema of a decisions file."""
+"""The Arrow schema of a decisions file: ``DECISION_COLUMN_TYPES``, every column nullable."""
 
-_CODES: Final = np.array([REASON_CODES[field][0] for field in APPLICATION_FIELDS], dtype=object)
-_TEXTS: Final = np.array([REASON_CODES[field][1] for field in APPLICATION_FIELDS], dtype=object)
-_FIELDS: Final = np.array(APPLICATION_FIELDS, dtype=object)
-_INTEGER_FIELDS: Final = frozenset({"seniority", "time", "age"})
+_REASON_LABELS: Final = {
+    part: np.array([reason[part] for reason in FIELD_REASONS], dtype=object)
+    for part in ("code", "field", "text")
+}
+"""Each label part of a reason per ``APPLICATION_FIELDS`` index, for ``numpy`` indexing."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +111,7 @@ class BatchScorer:
         batch = _decisions_batch(ids, valid, errors, decided, self.decider)
         return ScoredChunk(
             decisions=batch,
-            applications=_applications(checked.columns),
+            applications=application_records(checked.columns),
             decided=decided,
             valid_rows=np.flatnonzero(valid),
         )
@@ -138,20 +125,6 @@ class BatchScorer:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         ids = np.arange(len(frame), dtype=np.int64)
         return self.score(table, ids, from_text=False).decisions.to_pandas()
-
-
-def _applications(columns: dict[str, npt.NDArray[Any]]) -> list[dict[str, Any]]:
-    # As the API's CreditApplication holds them: ints, floats, None, labels.
-    values: dict[str, list[Any]] = {}
-    for name in APPLICATION_FIELDS:
-        column = columns[name]
-        if name in _INTEGER_FIELDS:
-            values[name] = column.astype(np.int64).tolist()
-        elif name in NUMERIC_FIELDS:
-            values[name] = [None if math.isnan(v) else v for v in column.tolist()]
-        else:
-            values[name] = column.tolist()
-    return application_rows(values)
 
 
 def _spread(values: pa.Array, positions: pa.Array) -> pa.Array:
@@ -191,10 +164,10 @@ def _decisions_batch(
     for rank in range(MAX_REASONS):
         fields = decided.reason_fields[:, rank] if decided_count else np.zeros(0, dtype=np.intp)
         missing = ~decided.has_reason[:, rank] if decided_count else np.zeros(0, dtype=bool)
-        for part, table in (("code", _CODES), ("field", _FIELDS), ("text", _TEXTS)):
+        for part, table in _REASON_LABELS.items():
             labels = pa.array(table[fields], type=pa.string(), mask=missing)
-            columns[f"reason_{rank + 1}_{part}"] = _spread(labels, positions)
-        columns[f"reason_{rank + 1}_contribution"] = _spread(
+            columns[reason_column(rank + 1, part)] = _spread(labels, positions)
+        columns[reason_column(rank + 1, "contribution")] = _spread(
             pa.array(decided.reason_contributions[rank], type=pa.float64()), positions
         )
     return pa.RecordBatch.from_arrays(

@@ -22,6 +22,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,7 +35,6 @@ from credit_risk.vocabulary import APPLICATION_FIELDS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from rich.console import Console
 
 ROW_ID: Final = "row_id"
 CORRUPT: Final = "_corrupt_record"
@@ -154,6 +154,21 @@ def _package_zip(directory: Path) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class SparkSummary:
+    """What a Spark job did."""
+
+    rows: int
+    by_status: dict[str, int]
+    seconds: float
+    """From the session's start to the counts of the written output."""
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput over the whole job, the session's start included."""
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
 def run_spark_job(
     input_path: Path | str,
     output_path: Path | str,
@@ -161,17 +176,16 @@ def run_spark_job(
     model_tag: str,
     master: str | None,
     partitions: int | None,
-    console: Console,
-    records_dir: str | None = None,
-) -> dict[str, int]:
-    """Score ``input_path`` into the directory ``output_path`` on Spark; the counts by status.
+    records_dir: str | None,
+) -> SparkSummary:
+    """Score ``input_path`` into the directory ``output_path`` on Spark, each executor
+    writing its decisions' records under ``records_dir`` (None: no records).
 
     Raises ``SparkJobError`` with what to do when the model, Java or the input is missing.
     """
     import bentoml
 
     from credit_risk.batch.io import file_format
-    from credit_risk.settings import load_settings
 
     if shutil.which("java") is None and "JAVA_HOME" not in os.environ:
         raise SparkJobError("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
@@ -186,9 +200,9 @@ def run_spark_job(
         raise SparkJobError(
             f"model {model_tag} is not in the model store; train one with `python train.py`"
         ) from None
-    settings = load_settings()
-    if records_dir is None and settings.monitoring:
-        records_dir = str(Path(settings.monitoring_dir).resolve())
+    if records_dir is not None:
+        # Executors may run in another working directory.
+        records_dir = str(Path(records_dir).resolve())
     # Local mode: the Python workers are this interpreter, with its packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
@@ -228,11 +242,4 @@ def run_spark_job(
         }
     finally:
         spark.stop()
-    seconds = time.perf_counter() - started
-    rows = sum(counts.values())
-    console.print(
-        f"Spark ({master or 'spark-submit master'}): {rows:,} rows in {seconds:.1f} s "
-        f"({rows / seconds:,.0f} rows/s, session start included); by status {counts}; "
-        f"decisions in {output_path}/"
-    )
-    return counts
+    return SparkSummary(sum(counts.values()), counts, time.perf_counter() - started)

@@ -22,9 +22,22 @@ from rich.console import Console
 from rich.table import Table
 
 from credit_risk.drift.psi import ReferenceBins
-from credit_risk.drift.records import ReadStats, parse_time, read_records
-from credit_risk.drift.report import DriftReport, measure, write_html, write_json
-from credit_risk.model.store import MODEL_NAME
+from credit_risk.drift.report import (
+    DriftReport,
+    has_drift_fields,
+    measure,
+    write_html,
+    write_json,
+)
+from credit_risk.model import DEFAULT_MODEL_TAG
+from credit_risk.model.metadata import ModelMetadata
+from credit_risk.records.reader import (
+    RECORD_GLOB,
+    ReadStats,
+    iter_records,
+    parse_time,
+    record_files,
+)
 
 EXIT_NOTHING_TO_COMPARE: Final = 3
 EXIT_USAGE: Final = 4
@@ -57,12 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--records",
         type=Path,
         default=Path("monitoring"),
-        help="folder searched for **/*.jsonl decision records (default: monitoring)",
+        help=f"folder searched for {RECORD_GLOB} decision records (default: monitoring)",
     )
     parser.add_argument("--since", type=_since, help="only records from this ISO time on")
     parser.add_argument(
         "--model",
-        default=f"{MODEL_NAME}:latest",
+        default=DEFAULT_MODEL_TAG,
         help="model store tag whose records and reference are compared (default: latest)",
     )
     parser.add_argument(
@@ -93,11 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"Model {args.model} is not in the model store (BENTOML_HOME).")
         return EXIT_NOTHING_TO_COMPARE
     tag = str(model.tag)
-    bins = ReferenceBins.from_reference(model.info.metadata["reference"])
+    bins = ReferenceBins.from_reference(ModelMetadata.model_validate(model.info.metadata).reference)
     stats = ReadStats()
     report = measure(
         bins,
-        read_records(args.records, model_tag=tag, since=args.since, stats=stats),
+        iter_records(
+            record_files(args.records),
+            stats,
+            model_tag=tag,
+            since=args.since,
+            usable=has_drift_fields,
+        ),
         model_tag=tag,
         since=args.since,
         stats=stats,

@@ -1,6 +1,7 @@
 """Population Stability Index against the reference distribution stored with a model.
 
-The reference (``credit_risk.training.recipes.reference_distribution``) holds, per numeric
+The reference (``schema.Reference``, stored in ``ModelMetadata`` and built by
+``credit_risk.training.evaluation.reference_distribution``) holds, per numeric
 field and for the out-of-fold default probability, decile edges with the share of
 training rows in each bin and the share missing; per categorical field, the share
 of each label. Current values are binned on exactly those bins:
@@ -10,7 +11,7 @@ of each label. Current values are binned on exactly those bins:
 * categorical: one bin per label of the vocabulary, plus one for a label the
   vocabulary does not know (expected share 0).
 
-Only numpy: the service imports this module.
+Only numpy at run time: the service imports this module.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORICAL_FIELDS
+
+if TYPE_CHECKING:
+    from credit_risk.model.metadata import BinnedField, Reference
 
 EPSILON: Final = 1e-4
 """Floor of a bin's share on either side, so an empty bin adds a large but finite
@@ -102,13 +106,13 @@ class NumericBins:
     """Reference share per bin, the missing bin last; they add up to 1."""
 
     @classmethod
-    def from_reference(cls, name: str, binned: Mapping[str, Any]) -> NumericBins:
-        """From one entry of the stored reference: ``edges``, ``shares``, ``missing_share``."""
-        edges = tuple(float(edge) for edge in binned["edges"])
-        shares = [float(share) for share in binned["shares"]]
+    def from_reference(cls, name: str, binned: BinnedField) -> NumericBins:
+        """From one field of the stored reference: ``edges``, ``shares``, ``missing_share``."""
+        edges = tuple(binned.edges)
+        shares = binned.shares
         if len(edges) != len(shares) + 1 or not shares:
             raise ValueError(f"{name}: {len(edges)} edges for {len(shares)} bins")
-        return cls(name, edges, np.asarray([*shares, float(binned["missing_share"])]))
+        return cls(name, edges, np.asarray([*shares, binned.missing_share]))
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -183,15 +187,15 @@ class ReferenceBins:
     fields: tuple[Bins, ...]
 
     @classmethod
-    def from_reference(cls, reference: Mapping[str, Any]) -> ReferenceBins:
-        """From a model's stored ``reference`` metadata."""
+    def from_reference(cls, reference: Reference) -> ReferenceBins:
+        """From a model's stored reference (``ModelMetadata.reference``)."""
         fields: list[Bins] = []
         for name in APPLICATION_FIELDS:
             if name in CATEGORICAL_FIELDS:
-                fields.append(CategoricalBins.from_reference(name, reference["categorical"][name]))
+                fields.append(CategoricalBins.from_reference(name, reference.categorical[name]))
             else:
-                fields.append(NumericBins.from_reference(name, reference["numeric"][name]))
-        fields.append(NumericBins.from_reference(SCORE_FIELD, reference[SCORE_FIELD]))
+                fields.append(NumericBins.from_reference(name, reference.numeric[name]))
+        fields.append(NumericBins.from_reference(SCORE_FIELD, reference.default_probability))
         return cls(tuple(fields))
 
     @property

@@ -3,6 +3,10 @@
 The HTML is self-contained (charts inline as SVG, styles inline, no script, no
 CDN), so it can be mailed, attached to a ticket or opened on an air-gapped
 machine. Charts are drawn with matplotlib, which only this offline tool needs.
+
+Records come from ``credit_risk.records.reader``; the report uses those with
+the fields it measures (``has_drift_fields``): ``time``, a finite
+``default_probability`` and the 13 application fields, each of its type.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import html
 import io
 import itertools
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +36,8 @@ from credit_risk.drift.psi import (
     band_of,
     psi_terms,
 )
-from credit_risk.drift.records import DecisionRecord, ReadStats
+from credit_risk.records.reader import ReadStats
+from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORICAL_FIELDS
 
 CHUNK: Final = 10_000
 """Records binned at a time: memory stays flat however many records there are."""
@@ -130,16 +136,44 @@ def _kind(bins: Bins) -> str:
     return "numeric" if isinstance(bins, NumericBins) else "categorical"
 
 
-def count_bins(bins: ReferenceBins, records: Iterable[DecisionRecord]) -> list[np.ndarray]:
-    """Count per bin of every field (the default probability last) over the records."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def has_drift_fields(record: dict[str, Any]) -> bool:
+    """Whether a record has what drift is measured on: a ``time``, a finite
+    ``default_probability``, and an ``application`` with the 13 fields, labels as
+    strings and numbers as numbers or ``null`` (the reader's ``usable`` check)."""
+    application = record.get("application")
+    if not (
+        isinstance(record.get("time"), str)
+        and _is_number(record.get("default_probability"))
+        and isinstance(application, dict)
+    ):
+        return False
+    for name in APPLICATION_FIELDS:
+        if name not in application:
+            return False
+        value = application[name]
+        if name in CATEGORICAL_FIELDS:
+            if not isinstance(value, str):
+                return False
+        elif value is not None and not _is_number(value):
+            return False
+    return True
+
+
+def count_bins(bins: ReferenceBins, records: Iterable[dict[str, Any]]) -> list[np.ndarray]:
+    """Count per bin of every field (the default probability last) over the records
+    (each passing ``has_drift_fields``)."""
     counts = [np.zeros(size, dtype=np.int64) for size in bins.sizes]
     iterator = iter(records)
     while chunk := list(itertools.islice(iterator, CHUNK)):
         for position, field_bins in enumerate(bins.fields):
             if field_bins.name == SCORE_FIELD:
-                values: list[Any] = [r.default_probability for r in chunk]
+                values: list[Any] = [float(r["default_probability"]) for r in chunk]
             else:
-                values = [r.application[field_bins.name] for r in chunk]
+                values = [r["application"][field_bins.name] for r in chunk]
             found = field_bins.indices(values)
             counts[position] += np.bincount(found, minlength=len(field_bins.shares))
     return counts
@@ -147,7 +181,7 @@ def count_bins(bins: ReferenceBins, records: Iterable[DecisionRecord]) -> list[n
 
 def measure(
     bins: ReferenceBins,
-    records: Iterable[DecisionRecord],
+    records: Iterable[dict[str, Any]],
     *,
     model_tag: str,
     since: dt.datetime | None,

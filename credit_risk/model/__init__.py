@@ -4,5 +4,16 @@
 compiled explainer, verified at load); ``explainer`` is the compiled TreeSHAP that
 gives every decision its exact reasons; ``xgboost_reasons`` is XGBoost's own
 ``pred_contribs`` path, the reference the explainer is verified against and the
-fallback when it refuses a model. Needs bentoml and xgboost, not the training extra.
+fallback when it refuses a model; ``metadata`` is the store entry's contract
+(``ModelMetadata``), written by training and read by serving, batch scoring and drift.
+Those modules need bentoml and xgboost, not the training extra; this one imports
+nothing, so that settings and command lines can name the model without loading them.
 """
+
+from typing import Final
+
+MODEL_NAME: Final = "credit_risk_model"
+"""The model store name every trained version is saved under."""
+
+DEFAULT_MODEL_TAG: Final = f"{MODEL_NAME}:latest"
+"""The tag served and scored with unless told otherwise: the newest trained version."""

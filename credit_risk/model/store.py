@@ -1,8 +1,8 @@
 """Saving the trained model to the BentoML model store, and loading it back.
 
-The store entry holds everything the service needs to score: the booster, the
-feature list, the decision policy, training ranges and the reference
-distribution. Nothing under ``data/`` or ``reports/`` is read when serving.
+The store entry holds everything the service needs to score: the booster and its
+``ModelMetadata`` (the feature list, the decision policy, training ranges and the
+reference distribution). Nothing under ``data/`` or ``reports/`` is read when serving.
 
 ``bentoml.models.create`` is used rather than ``bentoml.xgboost.save_model``
 because the latter looks up the version of the distribution named ``xgboost``
@@ -16,29 +16,31 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import bentoml
 import numpy as np
 import numpy.typing as npt
 import xgboost as xgb
+from pydantic import ValidationError
 
 from credit_risk.features import FEATURE_NAMES, encode_columns
 from credit_risk.generator import ApplicationGenerator
-from credit_risk.model import explainer, xgboost_reasons
+from credit_risk.model import MODEL_NAME, explainer, xgboost_reasons
+from credit_risk.model.metadata import ModelMetadata, Reference
 from credit_risk.policy import DecisionPolicy
 from credit_risk.reasons import FIELD_WEIGHTS
-from credit_risk.vocabulary import APPLICATION_FIELDS
+from credit_risk.vocabulary import APPLICATION_FIELDS, NULLABLE_FIELDS
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAME: Final = "credit_risk_model"
 BOOSTER_FILE: Final = "booster.ubj"
 
 VERIFICATION_APPLICATIONS: Final = 256
 """Applications drawn from the stored reference to check the compiled explainer at load;
 as many again with income, assets or debt missing, and rows at every split threshold."""
-_MAY_BE_MISSING: Final = (("income",), ("assets",), ("debt",), ("income", "assets", "debt"))
+_MISSING_TOGETHER: Final = (*((name,) for name in NULLABLE_FIELDS), NULLABLE_FIELDS)
+"""The groups of fields left out of verification applications: each alone, then all."""
 
 
 class IncompatibleModelError(RuntimeError):
@@ -46,10 +48,15 @@ class IncompatibleModelError(RuntimeError):
 
 
 def save_to_store(
-    booster: xgb.Booster, *, labels: dict[str, str], metadata: dict[str, Any]
+    booster: xgb.Booster, metadata: ModelMetadata, *, labels: Mapping[str, str] | None = None
 ) -> bentoml.Model:
-    """Save the booster with its labels and metadata as a new version of ``credit_risk_model``."""
-    with bentoml.models.create(MODEL_NAME, labels=labels, metadata=metadata) as model:
+    """Save the booster with its metadata as a new version of ``credit_risk_model``,
+    labelled ``metadata.store_labels()`` unless ``labels`` are given."""
+    with bentoml.models.create(
+        MODEL_NAME,
+        labels=dict(labels if labels is not None else metadata.store_labels()),
+        metadata=metadata.model_dump(mode="json"),
+    ) as model:
         booster.save_model(Path(model.path) / BOOSTER_FILE)
         # BentoML stages the model in a mkdtemp folder (mode 0700), and that mode
         # travels into bentos and images: AWS Lambda, which runs an image as a user
@@ -66,11 +73,19 @@ class ServedModel:
     tag: str
     booster: xgb.Booster
     nthread: int
-    policy: DecisionPolicy
-    training_ranges: dict[str, list[float]]
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     compiled: explainer.CompiledExplainer | None = None
     """The booster compiled to a table, checked against XGBoost; None: XGBoost explains."""
+
+    @property
+    def policy(self) -> DecisionPolicy:
+        """The decision policy stored with the model."""
+        return self.metadata.policy
+
+    @property
+    def training_ranges(self) -> dict[str, list[float]]:
+        """[min, max] of each numeric field as the model saw it in training."""
+        return self.metadata.training_ranges
 
     def explain(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Per row of encoded features: the default probability, then the 13 fields'
@@ -89,8 +104,14 @@ def load_from_store(
     lookup table and checked against XGBoost (``compiled_explainer``); without,
     or when that fails, reasons come from XGBoost's ``pred_contribs``.
     """
-    metadata = dict(model.info.metadata)
-    features = tuple(metadata.get("features", ()))
+    try:
+        metadata = ModelMetadata.model_validate(model.info.metadata)
+    except ValidationError as error:
+        raise IncompatibleModelError(
+            f"{model.tag}: its metadata is not this code's ModelMetadata ({error.error_count()} "
+            f"errors, first: {error.errors()[0]['loc']}); retrain with `python train.py`."
+        ) from None
+    features = tuple(metadata.features)
     if features != FEATURE_NAMES:
         raise IncompatibleModelError(
             f"{model.tag} was trained on features {list(features)}, but this code encodes "
@@ -108,11 +129,9 @@ def load_from_store(
         tag=str(model.tag),
         booster=booster,
         nthread=nthread,
-        policy=DecisionPolicy.model_validate(metadata["policy"]),
-        training_ranges=metadata["training_ranges"],
         metadata=metadata,
         compiled=(
-            compiled_explainer(str(model.tag), booster, metadata, nthread)
+            compiled_explainer(str(model.tag), booster, metadata.reference, nthread)
             if compile_explainer
             else None
         ),
@@ -120,7 +139,7 @@ def load_from_store(
 
 
 def compiled_explainer(
-    tag: str, booster: xgb.Booster, metadata: Mapping[str, Any], nthread: int
+    tag: str, booster: xgb.Booster, reference: Reference, nthread: int
 ) -> explainer.CompiledExplainer | None:
     """The booster compiled and checked against XGBoost's own answers, or None.
 
@@ -132,7 +151,7 @@ def compiled_explainer(
     started = time.perf_counter()
     try:
         compiled = explainer.compile_booster(booster, FIELD_WEIGHTS)
-        rows = verification_rows(compiled, metadata.get("reference"))
+        rows = verification_rows(compiled, reference)
         agreement = explainer.verify(
             compiled, rows, xgboost_reasons.explain(booster, rows, nthread)
         )
@@ -157,18 +176,14 @@ def compiled_explainer(
 
 
 def verification_rows(
-    compiled: explainer.CompiledExplainer, reference: Mapping[str, Any] | None
+    compiled: explainer.CompiledExplainer, reference: Reference
 ) -> npt.NDArray[np.float32]:
     """Encoded rows to check the explainer on: applications drawn from the model's
     reference distribution, the same with income, assets or debt missing, and rows
-    at every split threshold. Without a reference, threshold rows only."""
-    if reference is None:
-        return explainer.threshold_rows(
-            compiled, np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
-        )
+    at every split threshold."""
     drawn = ApplicationGenerator(reference, seed=0).draw(VERIFICATION_APPLICATIONS)
     missing = [
-        {**application, **dict.fromkeys(_MAY_BE_MISSING[i % len(_MAY_BE_MISSING)])}
+        {**application, **dict.fromkeys(_MISSING_TOGETHER[i % len(_MISSING_TOGETHER)])}
         for i, application in enumerate(drawn)
     ]
     applications = drawn + missing

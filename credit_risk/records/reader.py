@@ -1,62 +1,189 @@
-"""Reading decision records back: every complete line, and a count of what was skipped.
+"""Reading decision records back: the one reader, for the tests, the drift report and the
+rollback script (``deploy/kubernetes/models_in_records.py``).
 
-A process killed mid-write can leave at most a partial last line in a file
-(the writer never writes anything else after a failed write to the same
-file); a reader skips it and counts it, as every reader of the contract must.
+Which files (``record_files``): a file is read as it is; a folder, every ``*.jsonl``
+under it at any depth. So one pod's ``CREDIT_RISK_MONITORING_DIR``
+(``decisions/*.jsonl``), a volume of pod folders (``<pod>/decisions/*.jsonl``) and
+copies gathered by day or by host all read the same way. Files are read in path order.
+
+Which lines (``iter_records``): a record is a ``\\n``-terminated line holding a JSON
+object with a ``decision_id``, whose ``model_tag``, if any, is a string and whose
+``time``, if any, is ISO 8601. A line without its newline is *partial*: a process
+killed mid-write leaves at most one, the last of its file (the writer never writes
+after a failed write to the same file), and a truncated copy ends with one. Any other
+line that is not a record is *unreadable* (foreign text, another format, or a record
+lacking a field the caller needs). Both are skipped and counted, never fatal.
+``ReadStats`` says what was read, used and skipped, and why.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from credit_risk.records.format import RECORD_SUFFIX, RECORDS_SUBDIR
+from credit_risk.records.format import RECORD_SUFFIX
+
+RECORD_GLOB: Final = f"**/*{RECORD_SUFFIX}"
+"""The record files under a folder, at any depth."""
+
+
+@dataclass
+class ReadStats:
+    """What was read, used and skipped, and why."""
+
+    files: int = 0
+    lines: int = 0
+    used: int = 0
+    partial: int = 0
+    """Lines without their terminating newline: cut off mid-write or truncated."""
+    unreadable: int = 0
+    """Lines that are not JSON, not a record, or lack a field the reading needs."""
+    before_since: int = 0
+    other_models: Counter[str] = field(default_factory=Counter)
+    """Records of other model tags, by tag."""
+    first_time: dt.datetime | None = None
+    last_time: dt.datetime | None = None
+    """The time range of the records used (of those with a ``time``)."""
+
+    @property
+    def skipped(self) -> int:
+        """Lines that were not records: partial or unreadable."""
+        return self.partial + self.unreadable
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {
+            "files": self.files,
+            "lines": self.lines,
+            "used": self.used,
+            "partial": self.partial,
+            "unreadable": self.unreadable,
+            "before_since": self.before_since,
+            "other_models": dict(self.other_models.most_common()),
+            "first_time": _iso(self.first_time),
+            "last_time": _iso(self.last_time),
+        }
+
+    def count_used(self, time: dt.datetime | None) -> None:
+        """Count a record used, and widen the time range to its ``time``."""
+        self.used += 1
+        if time is not None:
+            if self.first_time is None or time < self.first_time:
+                self.first_time = time
+            if self.last_time is None or time > self.last_time:
+                self.last_time = time
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An ISO 8601 time as an aware UTC datetime; a time without zone is taken as UTC."""
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def record_files(path: str | Path) -> list[Path]:
+    """The record files at ``path``: itself if it is a file, else every ``*.jsonl`` under
+    it at any depth, sorted (none if it does not exist)."""
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    return sorted(found for found in root.glob(RECORD_GLOB) if found.is_file())
+
+
+def iter_records(
+    files: Iterable[Path],
+    stats: ReadStats,
+    *,
+    model_tag: str | None = None,
+    since: dt.datetime | None = None,
+    usable: Callable[[dict[str, Any]], bool] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The records in ``files``, in order, counting everything into ``stats``.
+
+    Args:
+        files: what ``record_files`` found.
+        stats: counts what was read, used and skipped.
+        model_tag: only this model's records; the others are counted by tag (a record
+            without a ``model_tag`` is then unreadable).
+        since: only records from this time on; earlier ones are counted (a record
+            without a ``time`` is then unreadable).
+        usable: the caller's check of the fields it needs; a record failing it is
+            unreadable, whichever model made it.
+    """
+    for path in files:
+        stats.files += 1
+        with path.open("rb") as stream:
+            for line in stream:
+                stats.lines += 1
+                if not line.endswith(b"\n"):
+                    stats.partial += 1
+                    continue
+                parsed = _parse(line)
+                if parsed is None:
+                    stats.unreadable += 1
+                    continue
+                record, time = parsed
+                tag = record.get("model_tag")
+                if (
+                    (usable is not None and not usable(record))
+                    or (model_tag is not None and tag is None)
+                    or (since is not None and time is None)
+                ):
+                    stats.unreadable += 1
+                elif model_tag is not None and tag != model_tag:
+                    stats.other_models[tag] += 1
+                elif since is not None and time is not None and time < since:
+                    stats.before_since += 1
+                else:
+                    stats.count_used(time)
+                    yield record
+
+
+def _parse(line: bytes) -> tuple[dict[str, Any], dt.datetime | None] | None:
+    """The record on a whole line and its time, or ``None`` if the line holds no record."""
+    try:
+        record = json.loads(line)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    if not isinstance(record, dict) or "decision_id" not in record:
+        return None
+    tag, text = record.get("model_tag"), record.get("time")
+    if tag is not None and not isinstance(tag, str):
+        return None
+    if text is None:
+        return record, None
+    try:
+        return record, parse_time(text)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass
 class RecordsRead:
-    """What a directory of records holds: the parsed records and the lines skipped."""
+    """Every record at a path, and the counts of the reading."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
-    skipped: int = 0
-    """Partial or unparsable lines (a crash's torn last line, or foreign text)."""
-    files: int = 0
+    stats: ReadStats = field(default_factory=ReadStats)
+
+    @property
+    def skipped(self) -> int:
+        """Partial or unreadable lines (a crash's torn last line, or foreign text)."""
+        return self.stats.skipped
 
 
-def record_files(monitoring_dir: str | Path) -> list[Path]:
-    """The record files under ``<monitoring_dir>/decisions/``, oldest name first."""
-    directory = Path(monitoring_dir) / RECORDS_SUBDIR
-    if not directory.is_dir():
-        return []
-    return sorted(directory.glob(f"*{RECORD_SUFFIX}"))
-
-
-def iter_lines(path: Path) -> Iterator[dict[str, Any] | None]:
-    """Each line of one file parsed, or ``None`` for a line that is not a whole record."""
-    with path.open("rb") as stream:
-        for raw in stream:
-            if not raw.endswith(b"\n"):
-                yield None  # torn: the writer's last, unfinished line
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                yield None
-                continue
-            yield record if isinstance(record, dict) and "decision_id" in record else None
-
-
-def read_records(monitoring_dir: str | Path) -> RecordsRead:
-    """Every whole record under ``<monitoring_dir>/decisions/``; torn or foreign lines counted."""
+def read_records(path: str | Path) -> RecordsRead:
+    """Every record at ``path`` (a monitoring dir, a volume of pod folders, a file),
+    read at once; torn or foreign lines counted."""
     result = RecordsRead()
-    for path in record_files(monitoring_dir):
-        result.files += 1
-        for record in iter_lines(path):
-            if record is None:
-                result.skipped += 1
-            else:
-                result.records.append(record)
+    result.records.extend(iter_records(record_files(path), result.stats))
     return result

@@ -20,12 +20,15 @@ served; ``amend_openapi`` is the rewrite itself.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
+import orjson
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from credit_risk.csv_format import CSV_MEDIA_TYPE, DECISION_COLUMNS
+from credit_risk.serving.asgi import rewriting
 from credit_risk.serving.csv_body import CSV_EXAMPLE
-from credit_risk.serving.guards import ASGIApp, Message, Receive, Scope, Send
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 DOC_PATH: Final = "/docs.json"
@@ -159,33 +162,14 @@ class OpenAPIDocument:
         if scope["type"] != "http" or scope["path"] != DOC_PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        start: Message | None = None
-        chunks: list[bytes] = []
+        await self.app(scope, receive, rewriting(send, self._amend))
 
-        async def amend(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if start is None or start["status"] != 200:
-                if start is not None:
-                    await send(start)
-                    start = None
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = json.dumps(
-                amend_openapi(
-                    json.loads(b"".join(chunks)),
-                    max_body_bytes=self.max_body_bytes,
-                    api_key_required=self.api_key_required,
-                )
-            ).encode()
-            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, amend)
+    def _amend(self, status: int, headers: MutableHeaders, body: bytes) -> bytes | None:
+        if status != 200:
+            return None
+        amended = amend_openapi(
+            orjson.loads(body),
+            max_body_bytes=self.max_body_bytes,
+            api_key_required=self.api_key_required,
+        )
+        return orjson.dumps(amended)

@@ -1,4 +1,8 @@
-"""Concurrent calls of one process joined into fewer, larger calls: the remote runner's client.
+"""How an API worker reaches the runner: in process, or through a ``Coalescer`` when remote.
+
+Either way the classifier holds one ``Explain``, chosen once when it starts:
+``in_process`` calls the runner in the worker itself; a ``Coalescer`` over the
+remote runner's ``explain_many`` joins concurrent calls into fewer, larger ones.
 
 In the remote topology every request used to cost a call to the runner: an HTTP
 round trip through BentoML's client and the runner's whole request path, whatever
@@ -18,10 +22,29 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import anyio
 import numpy as np
 import numpy.typing as npt
 
 Rows = npt.NDArray[np.float32]
+
+Explain = Callable[[Rows], Awaitable[Rows]]
+"""Rows of encoded features in; per row, the default probability then the fields'
+contributions out (the runner's ``explain``)."""
+
+
+def in_process(explain: Callable[[Rows], Rows], *, inline_rows: int) -> Explain:
+    """``explain``, run in this process: on the event loop for at most ``inline_rows``
+    rows, in a worker thread for more."""
+
+    async def explain_here(rows: Rows) -> Rows:
+        if len(rows) <= inline_rows:
+            # A few rows take well under a millisecond: cheaper on the event
+            # loop than a hop to the thread pool and back.
+            return explain(rows)
+        return await anyio.to_thread.run_sync(explain, rows)
+
+    return explain_here
 
 
 @dataclass

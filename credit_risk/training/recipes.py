@@ -1,19 +1,23 @@
-"""The training recipe: the course baseline, the default model, evaluation and tuning."""
+"""Training recipes: the course baseline, the default model, fitting one, and tuning.
+
+How a recipe is evaluated (cross-validation, the course's holdout, calibration) and
+what is stored with the chosen one are in ``evaluation``.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
-from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from credit_risk.features import (
     FEATURE_NAMES,
@@ -21,7 +25,7 @@ from credit_risk.features import (
     ONE_HOT_FEATURES,
     encode_columns,
 )
-from credit_risk.vocabulary import CATEGORIES, NUMERIC_FIELDS
+from credit_risk.vocabulary import NUMERIC_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +80,8 @@ DEFAULT_RECIPE: Final = Recipe(
 )
 """Slower learning, row and column subsampling, ratio features and monotone constraints."""
 
-CV_SPLITS: Final = 5
-CV_REPEATS: Final = 5
 CV_SEED: Final = 1
+"""Seed of the folds of cross-validation, outer (``evaluation``) and inner (``tune``)."""
 COURSE_TEST_SIZE: Final = 0.2
 COURSE_SPLIT_SEED: Final = 11
 
@@ -115,99 +118,6 @@ def course_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         frame, test_size=COURSE_TEST_SIZE, random_state=COURSE_SPLIT_SEED
     )
     return full_train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-@dataclass
-class CrossValidation:
-    """AUC per fold of repeated stratified k-fold, with the out-of-fold predictions of repeat 1."""
-
-    aucs: list[float] = field(default_factory=list)
-    out_of_fold: npt.NDArray[np.float64] | None = None
-
-    @property
-    def mean(self) -> float:
-        """Mean AUC over all folds."""
-        return float(np.mean(self.aucs))
-
-    @property
-    def std(self) -> float:
-        """Standard deviation of the AUC over all folds."""
-        return float(np.std(self.aucs))
-
-
-def _folds(labels: npt.NDArray[np.int8], splits: int, repeats: int, seed: int) -> Iterator[Any]:
-    splitter = RepeatedStratifiedKFold(n_splits=splits, n_repeats=repeats, random_state=seed)
-    return splitter.split(np.zeros(len(labels)), labels)
-
-
-def cross_validate(
-    frame: pd.DataFrame,
-    recipe: Recipe,
-    *,
-    splits: int = CV_SPLITS,
-    repeats: int = CV_REPEATS,
-    seed: int = CV_SEED,
-    on_fold: Callable[[], None] = lambda: None,
-) -> CrossValidation:
-    """Repeated stratified k-fold AUC of the recipe (5x5, random_state=1 by default)."""
-    matrix = feature_matrix(frame, recipe)
-    labels = labels_of(frame)
-    result = CrossValidation(out_of_fold=np.full(len(labels), np.nan))
-    for fold, (train_rows, test_rows) in enumerate(_folds(labels, splits, repeats, seed)):
-        train = xgb.DMatrix(matrix[train_rows], label=labels[train_rows])
-        booster = xgb.train(recipe.params, train, num_boost_round=recipe.rounds)
-        predictions = booster.inplace_predict(matrix[test_rows])
-        result.aucs.append(float(roc_auc_score(labels[test_rows], predictions)))
-        if fold < splits:
-            result.out_of_fold[test_rows] = predictions
-        on_fold()
-    return result
-
-
-def calibration_table(
-    labels: npt.NDArray[np.int8], probabilities: npt.NDArray[Any], bins: int = 10
-) -> list[dict[str, float]]:
-    """Observed default rate against mean predicted probability, per probability decile."""
-    order = np.argsort(probabilities, kind="stable")
-    table = []
-    for rows in np.array_split(order, bins):
-        table.append(
-            {
-                "n": len(rows),
-                "mean_predicted": float(np.mean(probabilities[rows])),
-                "observed_rate": float(np.mean(labels[rows])),
-                "min_predicted": float(np.min(probabilities[rows])),
-                "max_predicted": float(np.max(probabilities[rows])),
-            }
-        )
-    return table
-
-
-@dataclass(frozen=True)
-class HoldoutEvaluation:
-    """Metrics of a recipe trained on the course's full-train split and scored on its test split."""
-
-    auc: float
-    brier: float
-    log_loss: float
-    calibration: list[dict[str, float]]
-    labels: npt.NDArray[np.int8]
-    probabilities: npt.NDArray[np.float32]
-
-
-def evaluate_on_course_split(frame: pd.DataFrame, recipe: Recipe) -> HoldoutEvaluation:
-    """Train on the course's full-train split and evaluate on its test split."""
-    full_train, test = course_split(frame)
-    probabilities = predict(fit(full_train, recipe), test, recipe)
-    labels = labels_of(test)
-    return HoldoutEvaluation(
-        auc=float(roc_auc_score(labels, probabilities)),
-        brier=float(brier_score_loss(labels, probabilities)),
-        log_loss=float(log_loss(labels, probabilities)),
-        calibration=calibration_table(labels, probabilities),
-        labels=labels,
-        probabilities=probabilities,
-    )
 
 
 TUNING_SPACE: Final[dict[str, tuple[Any, ...]]] = {
@@ -257,46 +167,3 @@ def _inner_auc(frame: pd.DataFrame, recipe: Recipe) -> float:
         booster = xgb.train(recipe.params, train, num_boost_round=recipe.rounds)
         aucs.append(roc_auc_score(labels[test_rows], booster.inplace_predict(matrix[test_rows])))
     return float(np.mean(aucs))
-
-
-def reference_distribution(
-    frame: pd.DataFrame, probabilities: npt.NDArray[Any], bins: int = 10
-) -> dict[str, Any]:
-    """Per-field and per-score bins of the training data, for drift checks later.
-
-    Numeric fields and the default probability get decile edges with the share
-    of rows in each bin (and the share missing); categorical fields get the
-    share of each label.
-    """
-    reference: dict[str, Any] = {"numeric": {}, "categorical": {}}
-    for name in NUMERIC_FIELDS:
-        reference["numeric"][name] = _binned(frame[name].to_numpy(dtype=np.float64), bins)
-    for name, labels in CATEGORIES.items():
-        shares = frame[name].value_counts(normalize=True)
-        reference["categorical"][name] = {label: float(shares.get(label, 0.0)) for label in labels}
-    reference["default_probability"] = _binned(np.asarray(probabilities, dtype=np.float64), bins)
-    return reference
-
-
-def _binned(values: npt.NDArray[np.float64], bins: int) -> dict[str, Any]:
-    present = values[~np.isnan(values)]
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)))
-    counts, _ = np.histogram(present, bins=edges)
-    return {
-        "edges": [float(edge) for edge in edges],
-        "shares": [float(count / len(values)) for count in counts],
-        "missing_share": float(1 - len(present) / len(values)),
-    }
-
-
-def training_ranges(frame: pd.DataFrame) -> dict[str, list[float]]:
-    """Observed [min, max] of each numeric field as the model sees it (NaN skipped).
-
-    Computed on the encoded columns, so an undeclared income (0) is missing
-    here exactly as it is for the model.
-    """
-    encoded = encode_columns(frame)
-    return {
-        name: [float(np.nanmin(encoded[:, i])), float(np.nanmax(encoded[:, i]))]
-        for i, name in enumerate(NUMERIC_FIELDS)
-    }

@@ -10,13 +10,15 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import roc_curve
 
+from credit_risk.model.metadata import CalibrationBin
+
 
 def write_reports(
     directory: Path,
     summary: dict[str, Any],
     labels: npt.NDArray[np.int8],
     probabilities: npt.NDArray[Any],
-    calibration: list[dict[str, float]],
+    calibration: list[CalibrationBin],
 ) -> list[Path]:
     """Write ``training_report.json``, ``roc.png`` and ``calibration.png``; return their paths."""
     import matplotlib
@@ -43,8 +45,8 @@ def write_reports(
     calibration_png = directory / "calibration.png"
     figure, axes = plt.subplots(figsize=(5, 5))
     axes.plot(
-        [row["mean_predicted"] for row in calibration],
-        [row["observed_rate"] for row in calibration],
+        [row.mean_predicted for row in calibration],
+        [row.observed_rate for row in calibration],
         marker="o",
         label="model",
     )

@@ -30,10 +30,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Final
+
+# Run as `python deploy/docker/rolling_update.py` from a checkout: the readiness wait is
+# the one the tests and benchmarks use (tests/support/servers.py, standard library only).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support.servers import wait_ready
 
 DEFAULT_SOCKET: Final = os.environ.get("CREDIT_RISK_LB_SOCKET", "/run/credit-risk-haproxy.sock")
 DEFAULT_BACKEND: Final = "replicas"
@@ -141,20 +146,6 @@ def inspect(name: str) -> Container:
     )
 
 
-def wait_ready(address: str, timeout: float = READY_TIMEOUT_S) -> float:
-    """Poll ``http://ADDRESS/readyz`` until it answers 200; the seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            with urllib.request.urlopen(f"http://{address}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return time.monotonic() - started
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(POLL_S)
-    raise TimeoutError(f"http://{address}/readyz not 200 after {timeout} s")
-
-
 @dataclass(frozen=True)
 class Step:
     """Timings of one server's stop or replacement, in seconds."""
@@ -201,7 +192,7 @@ def replace(
     docker("rm", container)
     previous = old.image if new_image != old.image else old.previous_image
     start(container, new_image, old.options, previous_image=previous)
-    ready = wait_ready(address)
+    ready = wait_ready(f"http://{address}", timeout=READY_TIMEOUT_S)
     balancer.set_state(server, "ready")
     up = balancer.wait(server, "up", READY_TIMEOUT_S)
     return Step(

@@ -9,8 +9,10 @@ the JSON schemas of ``KUBERNETES_VERSION`` in strict mode (unknown fields are er
 and then checked against the service itself: probe paths the service serves, the
 port BentoML listens on, the image name ``bentoml containerize`` gives, the image's
 user, writable volumes for every path the service writes, settings the service
-knows, a rolling update that never drops below capacity, and a grace period that
-covers the preStop pause and the measured drain.
+knows, a rolling update that never drops below capacity, a grace period that covers
+the preStop pause and the longest request, records fsynced on their volume, a
+NetworkPolicy that lets in only the ingress controller and the monitoring namespace,
+and an Ingress (when an overlay has one) that forwards the service's paths only.
 
 Importing the service needs a model in the store (``python train.py``). Exit code 0
 when everything passes, 1 with one line per problem otherwise.
@@ -47,6 +49,13 @@ SLOWEST_DRAIN_S: Final = 8
 batches in flight on a quiet machine (tests/deploy/test_container.py), up to 7.3 s on a loaded
 one in tests/deploy/test_replicas.py (docs/kubernetes.md)."""
 
+RECORD_AND_EXIT_S: Final = 10
+"""After the last request's answer: its record's fsync and the process's exit; above the
+measured drain beyond the requests (``SLOWEST_DRAIN_S`` includes requests in flight)."""
+
+METRICS_PATH: Final = "/metrics"
+"""For the monitoring network only: never on an Ingress."""
+
 MEASURED_PEAK_MEMORY_MIB: Final = 306
 """``docker stats`` peak of a container with 2 API workers, 4 concurrent 1,000-row
 batches (docs/kubernetes.md); locust load measured 264-278 MiB, one worker 165-173 MiB."""
@@ -67,11 +76,16 @@ class ServiceFacts:
     uid: int
     settings: frozenset[str]
     default_monitoring_dir: str
+    request_timeout_s: int = 30
+    """service.py's REQUEST_TIMEOUT_S: BentoML lets a request run this long."""
+    mounts: frozenset[str] = frozenset()
+    """The paths that are mounts (the page, Swagger UI's assets): prefixes, not routes."""
 
 
 def service_facts() -> ServiceFacts:
     """The facts, read from the code: the service's routes, BentoML's port, the bento's name."""
     from bentoml._internal.configuration.containers import BentoMLContainer
+    from starlette.routing import Mount
 
     sys.path.insert(0, str(ROOT))
     import service
@@ -87,6 +101,8 @@ def service_facts() -> ServiceFacts:
         uid=BENTOML_UID,
         settings=frozenset(SETTINGS_PREFIX + name.upper() for name in Settings.model_fields),
         default_monitoring_dir=image_envs["CREDIT_RISK_MONITORING_DIR"],
+        request_timeout_s=int(service.REQUEST_TIMEOUT_S),
+        mounts=frozenset(route.path for route in app.routes if isinstance(route, Mount)),
     )
 
 
@@ -179,8 +195,9 @@ def _deployment_problems(
     yield from _security_problems(pod, container, facts)
     yield from _settings_problems(resources, container, facts)
     yield from _writable_problems(resources, pod, container, facts)
-    yield from _lifecycle_problems(deployment, pod, container)
+    yield from _lifecycle_problems(deployment, pod, container, facts)
     yield from _scaling_problems(resources, deployment, labels, container)
+    yield from _network_problems(resources, labels, facts)
 
 
 def _port_problems(
@@ -342,10 +359,25 @@ def _writable_problems(
     volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
     if records and "persistentVolumeClaim" not in volumes.get(records[-1]["name"], {}):
         yield "decision records: must be on a PersistentVolumeClaim, to outlive the pod"
+    elif records and str(values.get("CREDIT_RISK_RECORDS_FSYNC", "false")).lower() not in {
+        "true",
+        "1",
+        "yes",
+        "on",
+    }:
+        # Unsynced records sit in the node's page cache (or the NFS client's): a node
+        # crash loses the records of decisions already answered.
+        yield (
+            "decision records on a PersistentVolumeClaim (network storage): "
+            "CREDIT_RISK_RECORDS_FSYNC must be true, or a node crash loses answered decisions"
+        )
 
 
 def _lifecycle_problems(
-    deployment: Mapping[str, Any], pod: Mapping[str, Any], container: Mapping[str, Any]
+    deployment: Mapping[str, Any],
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    facts: ServiceFacts,
 ) -> Iterator[str]:
     strategy = deployment["spec"].get("strategy", {})
     rolling = strategy.get("rollingUpdate", {})
@@ -362,12 +394,17 @@ def _lifecycle_problems(
     if pause is None:
         yield "preStop: expected `sleep N`, the pause for endpoint removal to propagate"
         return
+    # SIGTERM comes after the pause; BentoML then lets requests in flight run up to
+    # its request timeout. A grace period shorter than both, and the kubelet's SIGKILL
+    # cuts a decision between its answer and its record.
     grace = pod.get("terminationGracePeriodSeconds", 30)
-    needed = int(pause.group(1)) + SLOWEST_DRAIN_S
+    longest = max(facts.request_timeout_s, SLOWEST_DRAIN_S)
+    needed = int(pause.group(1)) + longest + RECORD_AND_EXIT_S
     if grace < needed:
         yield (
             f"terminationGracePeriodSeconds {grace} < preStop {pause.group(1)} s + "
-            f"measured drain {SLOWEST_DRAIN_S} s"
+            f"longest request {longest} s (REQUEST_TIMEOUT_S) + {RECORD_AND_EXIT_S} s to "
+            "record and exit"
         )
 
 
@@ -406,6 +443,55 @@ def _scaling_problems(
         yield "exactly one PodDisruptionBudget expected"
     elif not _selects(pdb["spec"].get("selector", {}).get("matchLabels", {}), labels):
         yield "PodDisruptionBudget: selector does not match the pods"
+
+
+def _network_problems(
+    resources: list[dict[str, Any]], labels: Mapping[str, str], facts: ServiceFacts
+) -> Iterator[str]:
+    """Who reaches the pods (NetworkPolicy), and which paths an Ingress forwards."""
+    policies = [
+        r
+        for r in resources
+        if r.get("kind") == "NetworkPolicy"
+        and _selects(r["spec"].get("podSelector", {}).get("matchLabels", {}), labels)
+    ]
+    if not policies:
+        yield "NetworkPolicy: none selects the pods; anything in the cluster can reach them"
+    for policy in policies:
+        name = f"NetworkPolicy/{policy['metadata']['name']}"
+        spec = policy["spec"]
+        if "Ingress" not in spec.get("policyTypes", ["Ingress"]):
+            yield f"{name}: policyTypes must include Ingress"
+        for rule in spec.get("ingress", []):
+            if not rule.get("from"):
+                yield f"{name}: an ingress rule without `from` admits every source"
+            if not rule.get("ports"):
+                yield f"{name}: an ingress rule without `ports` opens every port"
+    yield from _ingress_problems(resources, facts)
+
+
+def _ingress_problems(resources: list[dict[str, Any]], facts: ServiceFacts) -> Iterator[str]:
+    """An Ingress forwards the service's paths only, to the Service, and never /metrics."""
+    service = _one(resources, "Service")
+    service_name = service["metadata"]["name"] if service else None
+    for ingress in (r for r in resources if r.get("kind") == "Ingress"):
+        name = f"Ingress/{ingress['metadata']['name']}"
+        if "defaultBackend" in ingress["spec"]:
+            yield f"{name}: a defaultBackend forwards every path; list the service's paths"
+        for rule in ingress["spec"].get("rules", []):
+            for entry in rule.get("http", {}).get("paths", []):
+                path, kind = entry.get("path", "/"), entry.get("pathType")
+                backend = entry.get("backend", {}).get("service", {}).get("name")
+                if backend != service_name:
+                    yield f"{name}: {path} goes to {backend!r}, not the Service {service_name}"
+                if path == METRICS_PATH:
+                    yield f"{name}: {METRICS_PATH} is for the monitoring network, not the Ingress"
+                elif kind == "Exact" and path not in facts.paths:
+                    yield f"{name}: {path} is not a path of the service"
+                elif kind == "Prefix" and path.rstrip("/") not in facts.mounts:
+                    yield f"{name}: Prefix {path} is not a mount of the service (use Exact)"
+                elif kind not in {"Exact", "Prefix"}:
+                    yield f"{name}: {path}: pathType {kind}, not Exact or Prefix"
 
 
 def check(

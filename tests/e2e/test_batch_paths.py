@@ -23,11 +23,11 @@ import pytest
 
 from credit_risk.csv_format import DECISION_COLUMNS
 from credit_risk.records import read_records
-from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE
-from credit_risk.training.data import application_records
+from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, MAX_REASONS, application_records
 from credit_risk.training.recipes import course_split
 from credit_risk.vocabulary import APPLICATION_FIELDS
-from tests.conftest import ROOT, Server, in_ci
+from tests.support.ci import in_ci
+from tests.support.servers import ROOT, Server
 
 ROWS = 300
 SPOILT = {40: {"age": 17}, 41: {"home": "mansion"}, 250: {"price": 0}}
@@ -118,7 +118,7 @@ def _comparable(decisions: list[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         if "reasons" in d:
             codes = [r["code"] for r in d["reasons"]]
         else:
-            codes = [d[f"reason_{k}_code"] for k in range(1, 5)]
+            codes = [d[f"reason_{k}_code"] for k in range(1, MAX_REASONS + 1)]
             codes = [c for c in codes if isinstance(c, str) and c]
         rows.append((d["status"], int(d["score"]), codes))
     return rows

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server
+from tests.support.servers import Server
 
 CHECKS = ",".join(
     [

@@ -23,9 +23,9 @@ import pandas as pd
 import pytest
 
 from credit_risk.generator import SHIFTS, Shift
-from credit_risk.training.data import application_records
+from credit_risk.schema import application_records
 from credit_risk.vocabulary import APPLICATION_FIELDS
-from tests.conftest import ROOT, start_server
+from tests.support.servers import ROOT, start_server
 
 NOW = "2026-12-01T13:50:27.123456Z"
 LONG_AGO = "2020-01-01T00:00:00Z"

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from credit_risk.schema import COURSE_EXAMPLE
-from tests.conftest import ROOT, Server, free_port, start_server
+from tests.support.servers import ROOT, Server, free_port, start_server
 
 BENTOML = str(Path(sys.executable).parent / "bentoml")
 RUNNER_SERVICE = "credit_risk_runner"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, Server
+from tests.support.servers import ROOT, Server
 
 
 def _locust(server: Server, run_time: str, *options: str) -> subprocess.CompletedProcess[str]:

@@ -19,10 +19,9 @@ from credit_risk.features import encode_columns
 from credit_risk.model.store import load_from_store
 from credit_risk.policy import DecisionPolicy
 from credit_risk.records import read_records
-from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, Decision
-from credit_risk.training.data import application_records
+from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, Decision, application_records
 from credit_risk.training.recipes import course_split
-from tests.conftest import Server, start_server
+from tests.support.servers import Server, start_server
 
 
 @pytest.fixture(scope="module")

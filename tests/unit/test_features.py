@@ -15,8 +15,7 @@ from credit_risk.features import (
     encode_applications,
     encode_columns,
 )
-from credit_risk.schema import COURSE_EXAMPLE, CreditApplication
-from credit_risk.training.data import application_records
+from credit_risk.schema import COURSE_EXAMPLE, CreditApplication, application_records
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 

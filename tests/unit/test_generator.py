@@ -7,13 +7,20 @@ import pytest
 from pydantic import ValidationError
 
 from credit_risk.generator import INVALID_CASES, ApplicationGenerator, spoil
+from credit_risk.model.metadata import ModelMetadata, Reference
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication
 
 
 @pytest.fixture(scope="module")
-def generator(trained_model: str) -> ApplicationGenerator:
+def reference(trained_model: str) -> Reference:
+    """The trained model's reference distribution."""
+    return ModelMetadata.model_validate(bentoml.models.get(trained_model).info.metadata).reference
+
+
+@pytest.fixture(scope="module")
+def generator(reference: Reference) -> ApplicationGenerator:
     """A generator over the trained model's reference distribution."""
-    return ApplicationGenerator(bentoml.models.get(trained_model).info.metadata["reference"])
+    return ApplicationGenerator(reference)
 
 
 def test_drawn_applications_are_valid_and_look_like_the_data(
@@ -29,8 +36,7 @@ def test_drawn_applications_are_valid_and_look_like_the_data(
     assert any(a.income is None for a in applications)
 
 
-def test_draws_are_reproducible(trained_model: str) -> None:
-    reference = bentoml.models.get(trained_model).info.metadata["reference"]
+def test_draws_are_reproducible(reference: Reference) -> None:
     assert ApplicationGenerator(reference, seed=5).draw(50) == ApplicationGenerator(
         reference, seed=5
     ).draw(50)

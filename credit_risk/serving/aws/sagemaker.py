@@ -35,28 +35,22 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable
 from typing import Any, Final
 
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from credit_risk.csv_format import (
-    RANGE_SEPARATOR,
     CsvError,
     CsvProblem,
+    decision_from_row,
     decision_row,
     write_decisions,
 )
-from credit_risk.reasons import MAX_REASONS
-from credit_risk.schema import BatchDecisions, Decision, Reason
-from credit_risk.serving.csv_body import CSV_ROUTE, csv_refusal
-from credit_risk.serving.guards import (
-    ASGIApp,
-    Message,
-    Receive,
-    Refusal,
-    Scope,
-    Send,
-    replay_body,
-)
+from credit_risk.schema import BatchDecisions
+from credit_risk.serving.asgi import Rewrite, read_body, replay_body, rewriting, with_content_length
+from credit_risk.serving.csv_body import CSV_ROUTE
+from credit_risk.serving.responses import csv_refusal, json_response, refusal
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 PING_PATH: Final = "/ping"
@@ -69,9 +63,6 @@ CSV_TYPE: Final = "text/csv"
 MIB: Final = 1024 * 1024
 HEADER_LINE: Final = ",".join(APPLICATION_FIELDS) + "\n"
 """The header a headerless CSV body gets: the course's columns, in their order."""
-
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
-"""A buffered response: status, headers, body."""
 
 
 class SageMakerAdapter:
@@ -98,7 +89,7 @@ class SageMakerAdapter:
         if route == ("GET", PING_PATH):
             await self.app(_rewritten(scope, READY_PATH), receive, send)
         elif route == ("GET", EXECUTION_PARAMETERS_PATH):
-            await _send_json(send, self.execution_parameters())
+            await json_response(self.execution_parameters())(scope, receive, send)
         elif route == ("POST", INVOCATIONS_PATH):
             await self._invoke(scope, receive, send)
         else:
@@ -117,14 +108,15 @@ class SageMakerAdapter:
         }
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
-        csv_body = _media_type(headers.get(b"content-type", b"")) == CSV_TYPE
-        wants = _wanted_type(headers.get(b"accept", b""), CSV_TYPE if csv_body else JSON_TYPE)
+        headers = Headers(scope=scope)
+        csv_body = _media_type(headers.get("content-type", "")) == CSV_TYPE
+        wants = _wanted_type(headers.get("accept", ""), CSV_TYPE if csv_body else JSON_TYPE)
         if wants is None:
             offered = f"{CSV_TYPE} or {JSON_TYPE}"
-            await Refusal(406, f"Accept must allow {offered}.").send(send)
+            await refusal(406, f"Accept must allow {offered}.")(scope, receive, send)
             return
-        body = await _read_bounded(receive, self.max_body_bytes)
+        # One byte over the limit is enough for the guard to refuse it with 413.
+        body = await read_body(receive, self.max_body_bytes)
         if body is None:  # the client went away
             return
         if not csv_body:
@@ -153,21 +145,21 @@ class SageMakerAdapter:
         receive: Receive,
         send: Send,
         *,
-        convert: Callable[[Answer], Answer] | None = None,
+        convert: Rewrite | None = None,
     ) -> None:
         inner = _rewritten(scope, path, body_length=len(body))
         replay = replay_body(body, receive)
         if convert is None:
             await self.app(inner, replay, send)
         else:
-            await self.app(inner, replay, _converting(send, convert))
+            await self.app(inner, replay, rewriting(send, convert))
 
 
-def _wanted_type(accept: bytes, natural: str) -> str | None:
+def _wanted_type(accept: str, natural: str) -> str | None:
     """The answer's media type for an ``Accept`` header: ``natural`` unless it asks for the
     other one; ``None`` when it allows neither."""
     offered = {JSON_TYPE, CSV_TYPE}
-    ranges = [_media_type(part.encode()) for part in accept.decode("latin-1").split(",")]
+    ranges = [_media_type(part) for part in accept.split(",")]
     ranges = [r for r in ranges if r] or ["*/*"]
     if natural in ranges or "*/*" in ranges:
         return natural
@@ -187,121 +179,60 @@ def _has_header(text: str) -> bool:
     return any(cell.strip() in APPLICATION_FIELDS for cell in first)
 
 
-def _chain(steps: list[Callable[[Answer], Answer]]) -> Callable[[Answer], Answer]:
-    def chained(answer: Answer) -> Answer:
+def _chain(steps: list[Rewrite]) -> Rewrite:
+    def chained(status: int, headers: MutableHeaders, body: bytes) -> bytes | None:
+        rewritten: bytes | None = None
         for step in steps:
-            answer = step(answer)
-        return answer
+            result = step(status, headers, body if rewritten is None else rewritten)
+            if result is not None:
+                rewritten = result
+        return rewritten
 
     return chained
 
 
-def _body_line_numbers(answer: Answer) -> Answer:
+def _body_line_numbers(status: int, headers: MutableHeaders, body: bytes) -> bytes | None:
     """A 400 of ``/classify_csv`` for a body whose header we added, with its line numbers
     counted in the body as it was sent."""
-    status, headers, body = answer
-    if status != 400 or _media_type(dict(headers).get(b"content-type", b"")) != JSON_TYPE:
-        return answer
+    if status != 400 or _media_type(headers.get("content-type", "")) != JSON_TYPE:
+        return None
     detail = json.loads(body).get("detail", [])
     if not detail or any(item.get("type") != "csv" for item in detail):
-        return answer
+        return None
     problems = [
         CsvProblem(max(1, item["loc"][0] - 1), (item["loc"][1:] or [None])[0], item["msg"])
         for item in detail
     ]
-    refusal = csv_refusal(CsvError(problems))
-    return status, _with_length(headers, len(refusal.body)), bytes(refusal.body)
+    return bytes(csv_refusal(CsvError(problems)).body)
 
 
-def _without_header_line(answer: Answer) -> Answer:
+def _without_header_line(status: int, headers: MutableHeaders, body: bytes) -> bytes | None:
     """``/classify_csv``'s decisions for a body whose header we added, without theirs."""
-    status, headers, body = answer
     if status != 200:
-        return answer
-    rows = body.split(b"\n", 1)[1] if b"\n" in body else b""
-    return status, _with_length(headers, len(rows)), rows
+        return None
+    return body.split(b"\n", 1)[1] if b"\n" in body else b""
 
 
-def _csv_to_json(answer: Answer) -> Answer:
+def _csv_to_json(status: int, headers: MutableHeaders, body: bytes) -> bytes | None:
     """``/classify_csv``'s decisions as ``/classify_batch`` answers them."""
-    status, headers, body = answer
     if status != 200:
-        return answer
+        return None
     rows = csv.DictReader(io.StringIO(body.decode(), newline=""))
-    text = BatchDecisions(decisions=[_decision(row) for row in rows]).model_dump_json().encode()
-    return status, _typed(headers, JSON_TYPE, len(text)), text
+    decisions = [decision_from_row(row) for row in rows]
+    text = BatchDecisions.model_validate({"decisions": decisions}).model_dump_json().encode()
+    headers["content-type"] = JSON_TYPE
+    return text
 
 
-def _decision(row: dict[str, str]) -> Decision:
-    """A row of ``DECISION_COLUMNS`` back into the ``Decision`` it was written from
-    (Python's CSV writes floats by ``repr``, which reads back exactly)."""
-    reasons = [
-        Reason(
-            code=row[f"reason_{rank}_code"],
-            field=row[f"reason_{rank}_field"],
-            text=row[f"reason_{rank}_text"],
-            contribution=float(row[f"reason_{rank}_contribution"]),
-        )
-        for rank in range(1, MAX_REASONS + 1)
-        if row[f"reason_{rank}_code"]
-    ]
-    ranges = row["out_of_training_range"]
-    return Decision(
-        status=row["status"],  # type: ignore[arg-type]
-        default_probability=float(row["default_probability"]),
-        score=int(row["score"]),
-        reasons=reasons,
-        out_of_training_range=ranges.split(RANGE_SEPARATOR) if ranges else [],
-        model_tag=row["model_tag"],
-        policy_version=row["policy_version"],
-        decision_id=row["decision_id"],
-    )
-
-
-def _json_to_csv(answer: Answer) -> Answer:
+def _json_to_csv(status: int, headers: MutableHeaders, body: bytes) -> bytes | None:
     """A 200 of ``/classify`` or ``/classify_batch`` as ``/classify_csv`` would write it."""
-    status, headers, body = answer
     if status != 200:
-        return answer
+        return None
     parsed = json.loads(body)
     decisions = parsed.get("decisions", [parsed])
     text = write_decisions(decision_row(i, d) for i, d in enumerate(decisions)).encode()
-    return status, _typed(headers, CSV_TYPE, len(text)), text
-
-
-def _typed(
-    headers: list[tuple[bytes, bytes]], media_type: str, length: int
-) -> list[tuple[bytes, bytes]]:
-    kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
-    return _with_length([*kept, (b"content-type", media_type.encode())], length)
-
-
-def _with_length(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
-    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-    return [*kept, (b"content-length", str(length).encode())]
-
-
-def _converting(send: Send, convert: Callable[[Answer], Answer]) -> Send:
-    """A ``send`` that buffers the whole response, converts it, then sends it."""
-    start: Message = {}
-    chunks: list[bytes] = []
-
-    async def buffered(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start":
-            start = message
-            return
-        if message["type"] != "http.response.body":
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        status, headers, body = convert((start["status"], list(start["headers"]), b"".join(chunks)))
-        await send({**start, "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    return buffered
+    headers["content-type"] = CSV_TYPE
+    return text
 
 
 def _json_route(body: bytes) -> tuple[str, bytes]:
@@ -319,44 +250,12 @@ def _json_route(body: bytes) -> tuple[str, bytes]:
     return "/classify", body
 
 
-def _media_type(value: bytes) -> str:
-    return value.decode("latin-1").split(";", 1)[0].split(",", 1)[0].strip().lower()
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].split(",", 1)[0].strip().lower()
 
 
 def _rewritten(scope: Scope, path: str, body_length: int | None = None) -> Scope:
     headers = scope["headers"]
     if body_length is not None:
-        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(body_length).encode()))
+        headers = with_content_length(headers, body_length)
     return {**scope, "path": path, "raw_path": path.encode(), "headers": headers}
-
-
-async def _read_bounded(receive: Receive, limit: int) -> bytes | None:
-    # One byte over the limit is enough for the guard to refuse it with 413.
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk: bytes = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _send_json(send: Send, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", JSON_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Final
 
 from starlette.staticfiles import StaticFiles
-
-from credit_risk.serving.guards import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_PATH: Final = "/app"
 """Where the page is mounted; Swagger UI keeps ``/``."""

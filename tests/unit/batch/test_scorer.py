@@ -28,8 +28,7 @@ from credit_risk.generator import INVALID_CASES, spoil
 from credit_risk.model.store import load_from_store
 from credit_risk.reasons import principal_reasons
 from credit_risk.records import application_rows, decision_record, record_line
-from credit_risk.schema import COURSE_EXAMPLE, CreditApplication
-from credit_risk.training.data import application_records
+from credit_risk.schema import COURSE_EXAMPLE, CreditApplication, application_records
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 HEADER = ",".join(APPLICATION_FIELDS)

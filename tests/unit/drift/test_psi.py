@@ -22,9 +22,9 @@ from credit_risk.drift.psi import (
 )
 from credit_risk.features import encode_columns
 from credit_risk.generator import SHIFTS, ApplicationGenerator
+from credit_risk.model.metadata import BinnedField, ModelMetadata, Reference
 from credit_risk.model.store import load_from_store
-from credit_risk.schema import CreditApplication
-from credit_risk.training.data import application_records
+from credit_risk.schema import CreditApplication, application_records
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 
@@ -54,7 +54,7 @@ def test_psi_is_zero_for_the_reference_itself_and_finite_for_an_empty_bin() -> N
 def test_numeric_bins_count_as_numpy_histogram_with_open_ends_and_a_missing_bin() -> None:
     bins = NumericBins.from_reference(
         "amount",
-        {"edges": [100.0, 500.0, 800.0, 5000.0], "shares": [0.3, 0.3, 0.3], "missing_share": 0.1},
+        BinnedField(edges=[100.0, 500.0, 800.0, 5000.0], shares=[0.3, 0.3, 0.3], missing_share=0.1),
     )
     values = [100.0, 499.9, 500.0, 800.0, 5000.0, 1.0, 1e9, None, float("nan")]
     expected = [0, 0, 1, 2, 2, 0, 2, 3, 3]
@@ -79,9 +79,13 @@ def model(trained_model: str) -> bentoml.Model:
     return bentoml.models.get(trained_model)
 
 
+def _reference(model: bentoml.Model) -> Reference:
+    return ModelMetadata.model_validate(model.info.metadata).reference
+
+
 def _psi_of(model: bentoml.Model, applications: list[dict[str, Any]]) -> dict[str, float]:
     """PSI per field and of the served default probability of the applications."""
-    bins = ReferenceBins.from_reference(model.info.metadata["reference"])
+    bins = ReferenceBins.from_reference(_reference(model))
     columns = {name: [a[name] for a in applications] for name in APPLICATION_FIELDS}
     numeric = {
         name: [np.nan if v is None else v for v in values] for name, values in columns.items()
@@ -104,7 +108,7 @@ def test_the_training_rows_themselves_are_stable(model, course_frame: pd.DataFra
 
 
 def test_generated_reference_traffic_is_stable_everywhere(model) -> None:
-    drawn = ApplicationGenerator(model.info.metadata["reference"], seed=11).draw(20_000)
+    drawn = ApplicationGenerator(_reference(model), seed=11).draw(20_000)
     psi = _psi_of(model, drawn)
     assert {name: value for name, value in psi.items() if value >= 0.10} == {}
     # Fields are drawn bin by bin, so each field matches to sampling noise; the score
@@ -115,9 +119,7 @@ def test_generated_reference_traffic_is_stable_everywhere(model) -> None:
 @pytest.mark.parametrize("name", ["older-larger", "undeclared-income"])
 def test_a_shift_moves_its_fields_past_act_and_leaves_the_others_stable(model, name: str) -> None:
     shift = SHIFTS[name]
-    drawn = ApplicationGenerator(model.info.metadata["reference"], seed=12, shift=shift).draw(
-        20_000
-    )
+    drawn = ApplicationGenerator(_reference(model), seed=12, shift=shift).draw(20_000)
     psi = _psi_of(model, drawn)
     for field in APPLICATION_FIELDS:
         if field in shift.fields:

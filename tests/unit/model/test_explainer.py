@@ -12,31 +12,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import bentoml
-import httpx
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
 import xgboost as xgb
 
-from credit_risk.features import FEATURE_NAMES, encode_columns
+from credit_risk.features import encode_columns
 from credit_risk.generator import ApplicationGenerator
 from credit_risk.model import explainer, xgboost_reasons
-from credit_risk.model.store import BOOSTER_FILE, ServedModel, load_from_store
-from credit_risk.reasons import FIELD_WEIGHTS, principal_reasons
-from credit_risk.training.data import application_records
-from credit_risk.training.recipes import DEFAULT_RECIPE, feature_matrix, labels_of
-from tests.conftest import start_server
+from credit_risk.model.store import ServedModel, load_from_store
+from credit_risk.reasons import FIELD_WEIGHTS
+from credit_risk.training.recipes import DEFAULT_RECIPE
+from credit_risk.vocabulary import NULLABLE_FIELDS
 
 PROBABILITY_TOLERANCE = 1e-6
 CONTRIBUTION_TOLERANCE = 1e-5
-MAY_BE_MISSING = ("income", "assets", "debt")
-REFUSED_MODEL = "credit_risk_refused"
-"""Another model name: the refused model never becomes credit_risk_model:latest."""
 
 
 def assert_agrees_with_xgboost(
@@ -118,7 +111,7 @@ def test_an_application_gets_the_same_answer_in_any_batch(
 
 
 def test_generated_applications(served: ServedModel, compiled: explainer.CompiledExplainer) -> None:
-    applications = ApplicationGenerator(served.metadata["reference"], seed=7).draw(3000)
+    applications = ApplicationGenerator(served.metadata.reference, seed=7).draw(3000)
     rows = encode_columns(pd.DataFrame(applications))
     assert np.isnan(rows).any(), "the generator draws missing values too"
     assert_agrees_with_xgboost(compiled, served.booster, rows)
@@ -129,8 +122,8 @@ def test_missing_income_assets_and_debt(
 ) -> None:
     sample = course_frame.sample(300, random_state=5)
     frames = []
-    for count in range(1, len(MAY_BE_MISSING) + 1):
-        for fields in itertools.combinations(MAY_BE_MISSING, count):
+    for count in range(1, len(NULLABLE_FIELDS) + 1):
+        for fields in itertools.combinations(NULLABLE_FIELDS, count):
             frames.append(sample.assign(**dict.fromkeys(fields, np.nan)))
     rows = encode_columns(pd.concat(frames))
     assert len(rows) == 7 * 300
@@ -242,31 +235,6 @@ def test_verify_refuses_a_table_that_drifted(
             explainer.verify(drifted, rows, expected)
 
 
-def _deep_booster(course_frame: pd.DataFrame) -> xgb.Booster:
-    """A model the explainer refuses: the served recipe, depth 6, fewer rounds."""
-    recipe = DEFAULT_RECIPE.with_params(max_depth=6, rounds=60)
-    matrix = xgb.DMatrix(
-        feature_matrix(course_frame, recipe),
-        label=labels_of(course_frame),
-        feature_names=list(FEATURE_NAMES),
-    )
-    return xgb.train(recipe.params, matrix, num_boost_round=recipe.rounds)
-
-
-@pytest.fixture(scope="module")
-def refused_model(
-    trained_model: str, course_frame: pd.DataFrame
-) -> Iterator[tuple[str, xgb.Booster]]:
-    """A depth-6 booster stored with the served model's metadata, under another name."""
-    metadata = dict(bentoml.models.get(trained_model).info.metadata)
-    booster = _deep_booster(course_frame)
-    with bentoml.models.create(REFUSED_MODEL, metadata=metadata) as model:
-        booster.save_model(Path(model.path) / BOOSTER_FILE)
-    booster.feature_names = None
-    yield str(model.tag), booster
-    bentoml.models.delete(model.tag)
-
-
 def test_refused_model_loads_with_xgboosts_path_and_says_why(
     refused_model: tuple[str, xgb.Booster], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -276,34 +244,3 @@ def test_refused_model_loads_with_xgboosts_path_and_says_why(
     assert loaded.compiled is None
     (line,) = [r.getMessage() for r in caplog.records if "compiled explainer refused" in r.message]
     assert tag in line and "internal nodes" in line and "pred_contribs" in line
-
-
-def test_refused_model_is_served_by_xgboost_with_the_same_answers(
-    tmp_root: Path, refused_model: tuple[str, xgb.Booster], course_frame: pd.DataFrame
-) -> None:
-    tag, booster = refused_model
-    sample = course_frame.sample(120, random_state=2)
-    applications = application_records(sample)
-    server = start_server(tmp_root, "embedded", extra_env={"CREDIT_RISK_MODEL_TAG": tag})
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            batch = client.post("/classify_batch", json={"applications": applications})
-            single = client.post("/classify", json=applications[0])
-    finally:
-        server.stop()
-    assert batch.status_code == 200 and single.status_code == 200, batch.text + single.text
-    decisions = batch.json()["decisions"]
-    expected = xgboost_reasons.explain(booster, encode_columns(sample), nthread=1)
-    assert {d["model_tag"] for d in decisions} == {tag}
-    np.testing.assert_allclose(
-        [d["default_probability"] for d in decisions], expected[:, 0], rtol=0, atol=1e-6
-    )
-    for decision, row in zip(decisions, expected, strict=True):
-        reasons = principal_reasons(row[1:])
-        assert [r["code"] for r in decision["reasons"]] == [r.code for r in reasons]
-        assert [r["contribution"] for r in decision["reasons"]] == [r.contribution for r in reasons]
-    assert single.json()["default_probability"] == decisions[0]["default_probability"]
-    refusals = [line for line in server.log().splitlines() if "compiled explainer refused" in line]
-    # One line per worker that loaded the model (two API workers, embedded).
-    assert refusals and all(tag in line and "internal nodes" in line for line in refusals)
-    assert "compiled explainer of" not in server.log()

@@ -1,0 +1,47 @@
+"""Models the tests store beside the served one: a model the compiled explainer refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import bentoml
+import pandas as pd
+import xgboost as xgb
+
+from credit_risk.features import FEATURE_NAMES
+from credit_risk.model.store import BOOSTER_FILE
+from credit_risk.training.recipes import DEFAULT_RECIPE, feature_matrix, labels_of
+
+REFUSED_MODEL: Final = "credit_risk_refused"
+"""Another model name: the refused model never becomes credit_risk_model:latest."""
+
+
+def deep_booster(course_frame: pd.DataFrame) -> xgb.Booster:
+    """A model the explainer refuses: the served recipe, depth 6, fewer rounds."""
+    recipe = DEFAULT_RECIPE.with_params(max_depth=6, rounds=60)
+    matrix = xgb.DMatrix(
+        feature_matrix(course_frame, recipe),
+        label=labels_of(course_frame),
+        feature_names=list(FEATURE_NAMES),
+    )
+    return xgb.train(recipe.params, matrix, num_boost_round=recipe.rounds)
+
+
+@contextmanager
+def refused_model(
+    trained_model: str, course_frame: pd.DataFrame
+) -> Iterator[tuple[str, xgb.Booster]]:
+    """A depth-6 booster stored with the served model's metadata, under another name;
+    yields its tag and the booster (without feature names), and deletes it at the end."""
+    metadata = dict(bentoml.models.get(trained_model).info.metadata)
+    booster = deep_booster(course_frame)
+    with bentoml.models.create(REFUSED_MODEL, metadata=metadata) as model:
+        booster.save_model(Path(model.path) / BOOSTER_FILE)
+    booster.feature_names = None
+    try:
+        yield str(model.tag), booster
+    finally:
+        bentoml.models.delete(model.tag)

@@ -1,0 +1,51 @@
+"""Field kinds are declared once, in the vocabulary, and agree with the API's model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from credit_risk.schema import CreditApplication, application_records
+from credit_risk.vocabulary import APPLICATION_FIELDS, INTEGER_FIELDS, NULLABLE_FIELDS
+
+
+def test_field_kinds_are_those_of_credit_application() -> None:
+    properties = CreditApplication.model_json_schema()["properties"]
+    assert tuple(properties) == APPLICATION_FIELDS
+    integers = tuple(name for name, spec in properties.items() if spec.get("type") == "integer")
+    nullable = tuple(
+        name for name, spec in properties.items() if {"type": "null"} in spec.get("anyOf", [])
+    )
+    assert integers == INTEGER_FIELDS
+    assert nullable == NULLABLE_FIELDS
+
+
+def test_application_records_are_api_typed_whatever_holds_the_columns() -> None:
+    columns = {
+        "seniority": np.array([3.0, 0.0]),
+        "home": np.array(["owner", "rent"], dtype=object),
+        "time": np.array([36.0, 60.0]),
+        "age": np.array([26.0, 40.0]),
+        "marital": np.array(["single", "married"], dtype=object),
+        "records": np.array(["no", "yes"], dtype=object),
+        "job": np.array(["freelance", "fixed"], dtype=object),
+        "expenses": np.array([35.0, 45.0]),
+        "income": np.array([0.0, math.nan]),
+        "assets": np.array([60000.0, math.nan]),
+        "debt": np.array([3000.0, 0.0]),
+        "amount": np.array([800.0, 1000.0]),
+        "price": np.array([1000.0, 1200.0]),
+    }
+    frame = pd.DataFrame(columns).astype(
+        {"home": "category", "marital": "category", "records": "category", "job": "category"}
+    )
+    for source in (columns, frame):
+        first, second = application_records(source)
+        assert list(first) == list(APPLICATION_FIELDS)
+        assert CreditApplication.model_validate(first).model_dump() == first
+        assert type(first["age"]) is int and type(first["amount"]) is float
+        assert type(first["home"]) is str
+        assert second["income"] is None and second["assets"] is None
+        assert CreditApplication.model_validate(second).model_dump() == second
