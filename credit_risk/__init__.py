@@ -1,8 +1,12 @@
-"""Shared domain code for the credit-risk service.
+"""The credit-risk service's package: the shared domain at its root, a subpackage per concern.
 
-Training, serving, load testing and the tests all import from here, so the
-application schema, the vocabularies, the feature encoding and the decision
-policy exist exactly once.
+The root holds what every entry point shares, so that the application schema, the
+vocabularies, the feature encoding, the decision policy and the reasons exist exactly
+once: ``vocabulary``, ``schema``, ``features``, ``policy``, ``reasons``, ``decisions``,
+``csv_format``, ``generator`` and ``settings``. Each subpackage belongs to one entry point
+or one concern: ``model`` (the stored model), ``training`` (``train.py``), ``serving``
+(``service.py``), ``batch`` (``score.py``), ``records`` (the audit trail) and ``drift``.
+docs/development.md is the map.
 """
 
 import os
