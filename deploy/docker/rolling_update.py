@@ -44,8 +44,9 @@ DEFAULT_SOCKET: Final = os.environ.get("CREDIT_RISK_LB_SOCKET", "/run/credit-ris
 DEFAULT_BACKEND: Final = "replicas"
 OPTIONS_LABEL: Final = "credit-risk.replica.run-options"
 PREVIOUS_IMAGE_LABEL: Final = "credit-risk.replica.previous-image"
-STOP_GRACE_S: Final = 20
-"""``docker stop --time``: as the pods' terminationGracePeriodSeconds."""
+STOP_GRACE_S: Final = 45
+"""``docker stop --time``: as the pods' terminationGracePeriodSeconds (the request timeout,
+30 s, and time to write the last records and exit; deploy/kubernetes/check_manifests.py)."""
 READY_TIMEOUT_S: Final = 120
 DRAIN_TIMEOUT_S: Final = 35
 """The longest a request can take: the load balancer's server timeout."""

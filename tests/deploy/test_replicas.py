@@ -14,6 +14,11 @@ frontend throughout, and every request is counted and put in the phase it starte
 
 Zero failures in (a), (c) and (d); after (c) every decision carries the new model's
 tag, after (d) the old one's, read from the responses.
+
+A second test runs the hardened front alone: slow request heads cut at HAProxy's
+``timeout http-request``, unknown paths 404 at the proxy, /metrics for the monitoring
+network only, and the polite clients' p99 measured before and during a slow-connection
+attack (docs/reliability.md, "Hardening: the fronts").
 """
 
 from __future__ import annotations
