@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 SERVE_STAMP := $(VENV)/.installed-serve
 STAMP := $(VENV)/.installed
 
-.PHONY: help serve test test-unit test-bare-clone lint install train container-base browser spark-java haproxy bench
+.PHONY: help serve test test-unit test-bare-clone lint install train container-base browser spark-java haproxy prometheus bench
 
 ## List the targets (what `make` alone does).
 help:
@@ -71,8 +71,13 @@ spark-java:
 haproxy:
 	-scripts/ensure-packages.sh haproxy 'command -v haproxy' haproxy
 
+## Prometheus and promtool for the monitoring tests: Debian's prometheus (2.42).
+prometheus:
+	-scripts/ensure-packages.sh prometheus \
+		'command -v prometheus && command -v promtool' prometheus
+
 ## Lint, then every tier (unit, e2e, deploy); then the data tests again as a bare clone runs them.
-test: lint container-base browser spark-java haproxy
+test: lint container-base browser spark-java haproxy prometheus
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-bare-clone
 

@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="processes that score chunks while this one reads and writes (default: 1, "
         "in process); each loads the model once",
     )
+    parser.add_argument(
+        "--run-id",
+        help="this run's id: decision ids are derived from it and each row's number, so a "
+        "run repeated with the same id writes the same ids, and the records reader keeps one "
+        "of each (default: a new id, printed)",
+    )
     parser.add_argument("--spark", action="store_true", help="run on Spark (pip install .[spark])")
     parser.add_argument(
         "--master", default=None, help="Spark master with --spark (default: spark-submit's)"
@@ -87,7 +93,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.output = args.output or args.output_option
     if args.output is None:
         parser.error("no output file: add -o decisions.csv (or .parquet)")
+    if args.run_id is not None and not args.run_id.strip():
+        parser.error("--run-id must not be empty")
     return args
+
+
+def run_id_of(args: argparse.Namespace) -> str:
+    """The run's id: ``--run-id``, or a new one, printed so that a retry can reuse it."""
+    from credit_risk.batch.ids import new_run_id
+
+    run_id: str = args.run_id or new_run_id()
+    console.print(f"Run id [bold]{run_id}[/] (repeat with --run-id {run_id})")
+    return run_id
 
 
 def summary_table(summary: JobSummary) -> Table:
@@ -175,6 +192,7 @@ def score_locally(args: argparse.Namespace) -> None:
     records = open_records(config)
 
     console.print(f"Scoring [bold]{args.input}[/] with [bold]{served.tag}[/] -> {args.output}")
+    run_id = run_id_of(args)
     writer = DecisionWriter(args.output)
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -199,6 +217,7 @@ def score_locally(args: argparse.Namespace) -> None:
                 on_chunk=on_chunk,
                 workers=args.workers,
                 records_config=config,
+                run_id=run_id,
             )
             progress.update(task, completed=reader.total or 1)
     except InputError as error:
@@ -224,6 +243,7 @@ def score_on_spark(args: argparse.Namespace) -> None:
     from credit_risk.batch.spark import SparkJobError, run_spark_job
 
     config = records_config(args.records_dir)
+    run_id = run_id_of(args)
     try:
         summary = run_spark_job(
             args.input,
@@ -232,6 +252,7 @@ def score_on_spark(args: argparse.Namespace) -> None:
             master=args.master,
             partitions=args.partitions,
             records_dir=None if config is None else config["monitoring_dir"],
+            run_id=run_id,
         )
     except SparkJobError as error:
         raise CommandError(EXIT_SPARK, str(error)) from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -112,23 +113,62 @@ class CsvError(ValueError):
         self.problems = list(problems)
 
 
+class CsvTooManyRowsError(CsvError):
+    """A CSV body with more applications than one request may hold (answered 413)."""
+
+    def __init__(self, max_rows: int) -> None:
+        """``max_rows``: the limit the body passed (``CREDIT_RISK_MAX_CSV_ROWS``)."""
+        super().__init__(
+            [
+                CsvProblem(
+                    1,
+                    None,
+                    f"more than {max_rows:,} applications in one request; send at most "
+                    f"{max_rows:,} rows per request (split the file), or use score.py for "
+                    "a whole portfolio",
+                )
+            ]
+        )
+        self.max_rows = max_rows
+
+
 def header_problems(header: Sequence[str], line: int = 1) -> list[CsvProblem]:
-    """What is wrong with a header: missing, unknown or repeated application fields."""
+    """What is wrong with a header: missing, unknown or repeated application fields.
+
+    Linear in the header's length: each name is counted once (``Counter``) and looked
+    up in sets, so a hostile header of many thousand names costs milliseconds (counting
+    each name over the whole header took 8.2 s for 16,000 names).
+    """
     problems = []
-    if len(set(header)) != len(header):
-        repeated = sorted({name for name in header if list(header).count(name) > 1})
-        problems.append(CsvProblem(line, None, f"repeated columns {repeated}"))
-    missing = [name for name in APPLICATION_FIELDS if name not in header]
-    unknown = [name for name in header if name not in APPLICATION_FIELDS]
+    counts = Counter(header)
+    if len(counts) != len(header):
+        repeated = sorted(name for name, count in counts.items() if count > 1)
+        problems.append(CsvProblem(line, None, f"repeated columns {_names(repeated)}"))
+    known = frozenset(APPLICATION_FIELDS)
+    missing = [name for name in APPLICATION_FIELDS if name not in counts]
+    unknown = [name for name in counts if name not in known]
     if missing:
         problems.append(CsvProblem(line, None, f"missing columns {missing}"))
     if unknown:
         problems.append(
             CsvProblem(
-                line, None, f"unknown columns {unknown} (expected {list(APPLICATION_FIELDS)})"
+                line,
+                None,
+                f"unknown columns {_names(unknown)} (expected {list(APPLICATION_FIELDS)})",
             )
         )
     return problems
+
+
+MAX_NAMED_COLUMNS: Final = 20
+"""A refusal names at most this many columns, and counts the rest: an answer to a
+16,000-column header stays a few hundred bytes."""
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = list(names[:MAX_NAMED_COLUMNS])
+    more = len(names) - len(shown)
+    return f"{shown} (+{more} more)" if more else str(shown)
 
 
 def validation_problems(error: ValidationError, line: int) -> list[CsvProblem]:
@@ -154,11 +194,13 @@ def describe_errors(error: ValidationError, *, whole: str = "row", limit: int | 
     return f"{named} (+{more} more)" if more else named
 
 
-def read_applications(body: str) -> list[CreditApplication]:
+def read_applications(body: str, *, max_rows: int | None = None) -> list[CreditApplication]:
     """Parse and validate a CSV body with a header line, by the API's rules.
 
     Raises ``CsvError`` naming every bad line and column (at most the first
-    hundred problems), or saying that the body has no header or no rows.
+    hundred problems), or saying that the body has no header or no rows;
+    ``CsvTooManyRowsError`` as soon as the body holds more than ``max_rows`` applications
+    (blank lines not counted), before reading the rest.
     """
     rows = csv.reader(io.StringIO(body, newline=""), strict=True)
     try:
@@ -169,10 +211,14 @@ def read_applications(body: str) -> list[CreditApplication]:
             raise CsvError(problems)
         applications: list[CreditApplication] = []
         problems = []
+        count = 0
         for fields in rows:
             line = rows.line_num
             if not fields:
                 continue  # a blank line, such as the one after the last row
+            count += 1
+            if max_rows is not None and count > max_rows:
+                raise CsvTooManyRowsError(max_rows)
             if len(fields) != len(header):
                 problems.append(
                     CsvProblem(

@@ -250,3 +250,14 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def draw_outcomes(
+    probabilities: npt.ArrayLike, *, risk_factor: float = 1.0, seed: int = 0
+) -> npt.NDArray[np.int8]:
+    """Outcomes (1 defaulted, 0 repaid) of decided applications, each drawn from a
+    stated true risk: the model's own ``probabilities`` times ``risk_factor`` (capped
+    at 1). A factor of 1 makes the model exactly calibrated; 2, a model that
+    under-states every risk by half (docs/outcomes.md)."""
+    risk = np.minimum(np.asarray(probabilities, dtype=np.float64) * risk_factor, 1.0)
+    return (np.random.default_rng(seed).random(risk.shape) < risk).astype(np.int8)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, TypedDict
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from credit_risk.model import DEFAULT_MODEL_TAG
@@ -16,6 +16,9 @@ from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES
 
 MIN_API_KEY_LENGTH: Final = 16
 """Shortest API key accepted; ``secrets.token_urlsafe(32)`` makes a good one."""
+MAX_API_KEYS: Final = 8
+"""Most API keys valid at once: a rotation needs two or three; the guard compares a
+presented key against this many digests whatever the number configured."""
 
 
 class RecordsConfig(TypedDict):
@@ -85,10 +88,40 @@ class Settings(BaseSettings):
             "X-API-Key: <key>)."
         ),
     )
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "More keys, comma-separated, each valid as api_key is, together with it: "
+            "rotation without downtime (add the new key, move the clients, drop the old)."
+        ),
+    )
+    protect_metrics: bool = Field(
+        default=False,
+        description=(
+            "With a key, /metrics needs it too. Off by default because Prometheus scrapes "
+            "without credentials unless given `authorization` in its scrape_config, and the "
+            "fronts keep /metrics to the monitoring network."
+        ),
+    )
+    protect_docs: bool = Field(
+        default=False,
+        description=(
+            "With a key, the API documents (/, /docs.json, /schema.json and the Swagger "
+            "UI's assets) need it too; the page at /app then needs the key before its form."
+        ),
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
         description="Largest request body accepted; a full batch of 1,000 is about 230 kB.",
+    )
+    max_csv_rows: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "Most applications in one /classify_csv (or SageMaker CSV /invocations) body, "
+            "as /classify_batch's 1,000; more is answered 413 (use score.py for a portfolio)."
+        ),
     )
 
     max_head_bytes: int = Field(
@@ -120,16 +153,47 @@ class Settings(BaseSettings):
     @field_validator("api_key")
     @classmethod
     def _usable_api_key(cls, key: SecretStr | None) -> SecretStr | None:
-        # Fail closed: an empty or short value (say, an unset variable in a
-        # compose file) must stop the service, not open it or make it guessable.
-        if key is None:
-            return None
-        value = key.get_secret_value()
-        if len(value) < MIN_API_KEY_LENGTH:
-            raise ValueError(f"must be at least {MIN_API_KEY_LENGTH} characters")
-        if not all("!" <= char <= "~" for char in value):
-            raise ValueError("must be printable ASCII without spaces, to fit in an HTTP header")
+        if key is not None:
+            _check_api_key(key.get_secret_value())
         return key
+
+    @field_validator("api_keys")
+    @classmethod
+    def _usable_api_keys(cls, keys: SecretStr | None) -> SecretStr | None:
+        if keys is None:
+            return None
+        pieces = _split_keys(keys)
+        # An empty piece ("old,", say, with the new key's variable unset) fails
+        # here like an empty single key: the service must not start half-keyed.
+        for position, piece in enumerate(pieces, start=1):
+            try:
+                _check_api_key(piece)
+            except ValueError as unusable:
+                raise ValueError(f"key {position}: {unusable}") from None
+        if len(pieces) > MAX_API_KEYS:
+            raise ValueError(f"at most {MAX_API_KEYS} keys")
+        return keys
+
+    @model_validator(mode="after")
+    def _protection_needs_a_key(self) -> Settings:
+        # Fail closed: asking to protect a path with no key to protect it by is
+        # a mistake to stop at, not a setting to ignore silently.
+        if (self.protect_metrics or self.protect_docs) and not self.accepted_api_keys():
+            raise ValueError(
+                "CREDIT_RISK_PROTECT_METRICS and CREDIT_RISK_PROTECT_DOCS need "
+                "CREDIT_RISK_API_KEY or CREDIT_RISK_API_KEYS"
+            )
+        if len(self.accepted_api_keys()) > MAX_API_KEYS:
+            raise ValueError(f"at most {MAX_API_KEYS} API keys in all")
+        return self
+
+    def accepted_api_keys(self) -> tuple[SecretStr, ...]:
+        """Every valid API key: ``api_key`` and each of ``api_keys``, once each, in order;
+        empty when no key is required."""
+        values = [self.api_key.get_secret_value()] if self.api_key is not None else []
+        if self.api_keys is not None:
+            values += _split_keys(self.api_keys)
+        return tuple(SecretStr(value) for value in dict.fromkeys(values))
 
     def records_config(self, monitoring_dir: str | None = None) -> RecordsConfig:
         """The record writer's arguments (``open_writer(**config)``) these settings describe;
@@ -142,6 +206,21 @@ class Settings(BaseSettings):
             rotate_bytes=self.records_rotate_bytes,
             required=self.records_required,
         )
+
+
+def _split_keys(keys: SecretStr) -> list[str]:
+    # No key holds a space, so spaces around the commas ("old, new") are the
+    # writer's, not a key's. A key with a comma can only be CREDIT_RISK_API_KEY.
+    return [piece.strip() for piece in keys.get_secret_value().split(",")]
+
+
+def _check_api_key(value: str) -> None:
+    # Fail closed: an empty or short value (say, an unset variable in a
+    # compose file) must stop the service, not open it or make it guessable.
+    if len(value) < MIN_API_KEY_LENGTH:
+        raise ValueError(f"must be at least {MIN_API_KEY_LENGTH} characters")
+    if not all("!" <= char <= "~" for char in value):
+        raise ValueError("must be printable ASCII without spaces, to fit in an HTTP header")
 
 
 def load_settings() -> Settings:

@@ -11,6 +11,7 @@
 #   make browser      chromium, chromium-driver, fonts-dejavu-core (tests/e2e/test_webapp.py)
 #   make spark-java   openjdk-17-jre-headless (the Spark test of score.py)
 #   make haproxy      haproxy (tests/deploy/test_replicas.py)
+#   make prometheus   prometheus (tests/deploy/test_monitoring_rules.py, tests/e2e/test_prometheus.py)
 set -euo pipefail
 
 name=${1:?usage: scripts/ensure-packages.sh NAME CHECK PACKAGE...}

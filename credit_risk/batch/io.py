@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from credit_risk.batch.scorer import DECISIONS_SCHEMA, BadRow
 from credit_risk.batch.validation import check_columns
+from credit_risk.records.sinks import fsync_path
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 CHUNK_ROWS: Final = 65_536
@@ -225,9 +226,16 @@ class DecisionWriter:
             self._writer.write_batch(batch)
 
     def commit(self) -> None:
-        """Close and move into place."""
+        """Close, flush to the disk, and move into place.
+
+        The data is fsynced before the rename and the directory after it: otherwise a
+        machine crash soon after could leave ``path`` naming an empty or torn file,
+        or no file at all, after the job reported success.
+        """
         self._writer.close()
+        fsync_path(self.partial)
         self.partial.replace(self.path)
+        fsync_path(self.path.parent)
 
     def abort(self) -> None:
         """Close, leaving the partial file for inspection."""

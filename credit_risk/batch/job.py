@@ -82,12 +82,22 @@ class ChunkResult:
 
 
 def score_chunk(
-    scorer: BatchScorer, chunk: InputChunk, *, endpoint: str, with_records: bool
+    scorer: BatchScorer,
+    chunk: InputChunk,
+    *,
+    endpoint: str,
+    with_records: bool,
+    run_id: str | None = None,
 ) -> ChunkResult:
-    """Score one chunk and, when records are on, make its record lines."""
+    """Score one chunk and, when records are on, make its record lines; ``run_id`` makes
+    its decision ids the run's (``BatchScorer.score``)."""
     started = time.perf_counter()
     scored = scorer.score(
-        chunk.table, chunk.row_ids, from_text=chunk.from_text, bad_rows=chunk.bad_rows
+        chunk.table,
+        chunk.row_ids,
+        from_text=chunk.from_text,
+        bad_rows=chunk.bad_rows,
+        run_id=run_id,
     )
     lines: list[bytes] = []
     if with_records and scored.applications:
@@ -109,12 +119,16 @@ def _start_worker(model_tag: str, records: RecordsConfig | None) -> None:
     _worker["records"] = open_writer(**records) if records is not None else None
 
 
-def _score_in_worker(chunk: InputChunk, endpoint: str) -> ChunkResult:
+def _score_in_worker(chunk: InputChunk, endpoint: str, run_id: str | None) -> ChunkResult:
     # The worker writes its chunk's records itself, before handing the decisions
     # back: the main process then only reads and writes files.
     records: RecordWriter | None = _worker["records"]
     result = score_chunk(
-        _worker["scorer"], chunk, endpoint=endpoint, with_records=records is not None
+        _worker["scorer"],
+        chunk,
+        endpoint=endpoint,
+        with_records=records is not None,
+        run_id=run_id,
     )
     if records is not None and result.lines:
         records.write_lines(result.lines)
@@ -128,6 +142,7 @@ def scored_in_workers(
     *,
     endpoint: str,
     records: RecordsConfig | None,
+    run_id: str | None = None,
 ) -> Iterator[ChunkResult]:
     """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
     per worker are in flight, so memory stays flat. Each worker loads ``model_tag`` once
@@ -141,7 +156,7 @@ def scored_in_workers(
     ) as pool:
         in_flight: deque[Future[ChunkResult]] = deque()
         for chunk in chunks:
-            in_flight.append(pool.submit(_score_in_worker, chunk, endpoint))
+            in_flight.append(pool.submit(_score_in_worker, chunk, endpoint, run_id))
             if len(in_flight) >= 2 * workers:
                 yield in_flight.popleft().result()
         while in_flight:
@@ -158,6 +173,7 @@ def run_job(
     on_chunk: Callable[[JobSummary, int], None] | None = None,
     workers: int = 1,
     records_config: RecordsConfig | None = None,
+    run_id: str | None = None,
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
@@ -166,6 +182,8 @@ def run_job(
     ``records_config``, required when ``records`` is given) while this one reads and
     writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
+    ``run_id`` makes decision ids the run's, one per (run, row): run again with the same
+    ``run_id``, a job writes the same ids, and a reader of records keeps one of each.
     Raises ``RecordsUnavailable`` (the partial output is kept) or the reader's
     ``InputError``.
     """
@@ -182,10 +200,11 @@ def run_job(
             workers,
             endpoint=endpoint,
             records=records_config if records is not None else None,
+            run_id=run_id,
         )
     else:
         results = (
-            score_chunk(scorer, chunk, endpoint=endpoint, with_records=with_records)
+            score_chunk(scorer, chunk, endpoint=endpoint, with_records=with_records, run_id=run_id)
             for chunk in reader.chunks()
         )
     try:

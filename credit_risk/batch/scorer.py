@@ -8,6 +8,7 @@ the online code; this module only lays their results out as the columns of
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -17,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from credit_risk.batch.ids import run_decision_ids
 from credit_risk.batch.validation import validate_chunk
 from credit_risk.csv_format import (
     DECISION_COLUMN_TYPES,
@@ -82,12 +84,15 @@ class BatchScorer:
         *,
         from_text: bool,
         bad_rows: Sequence[BadRow] = (),
+        run_id: str | None = None,
     ) -> ScoredChunk:
         """Decide every row of ``table``; ``row_ids`` label them in the output.
 
         Rows failing validation come out with status ``INVALID`` and an ``error``;
         ``bad_rows`` (unreadable lines) are merged in by ``row_id``, so the output
-        stays in input order.
+        stays in input order. With ``run_id``, decision ids are the run's
+        (``run_decision_ids`` of the row ids): scoring a row again in the same run
+        gives it the same id; without, they are random.
         """
         checked = validate_chunk(table, from_text=from_text)
         features = encode_columns(checked.columns)
@@ -97,6 +102,10 @@ class BatchScorer:
             else np.zeros((0, len(APPLICATION_FIELDS) + 1), dtype=np.float32)
         )
         decided = self.decider.decide_columns(features, scored)
+        if run_id is not None:
+            decided = dataclasses.replace(
+                decided, decision_id=run_decision_ids(run_id, np.asarray(row_ids)[checked.valid])
+            )
         valid = checked.valid
         ids = np.asarray(row_ids, dtype=np.int64)
         errors = [checked.errors.get(row) for row in range(len(valid))] if not valid.all() else None

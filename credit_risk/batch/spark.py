@@ -8,8 +8,10 @@ cluster, YARN or Kubernetes. The package's code travels as a zip
 
 Each executor writes its partitions' decision records, before yielding their
 decisions, to the records directory, which on a cluster must be a filesystem
-every executor mounts. A task that Spark retries writes its records again:
-records are at least once, decisions in the output exactly once.
+every executor mounts. A task that Spark retries writes its records again, under
+the same decision ids (one per run id and ``row_id``, ``credit_risk.batch.ids``), so
+the records reader keeps one of each: decisions in the output, and records as read,
+exactly once.
 """
 
 from __future__ import annotations
@@ -71,9 +73,10 @@ def _worker_scorer(model_file: str, records_dir: str | None) -> tuple[Any, Any]:
 
 
 def partition_scorer(
-    model_file: str, *, from_text: bool, records_dir: str | None
+    model_file: str, *, from_text: bool, records_dir: str | None, run_id: str | None = None
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function ``mapInArrow`` runs on each partition."""
+    """The function ``mapInArrow`` runs on each partition; ``run_id``: decision ids are
+    the run's, the same when a task is retried."""
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from credit_risk.batch.job import chunk_record_lines
@@ -101,7 +104,7 @@ def partition_scorer(
                 table = table.filter(pc.invert(corrupt))
             ids = np.asarray(table.column(ROW_ID).to_numpy(), dtype=np.int64)
             table = table.select(list(APPLICATION_FIELDS))
-            scored = scorer.score(table, ids, from_text=from_text, bad_rows=bad_rows)
+            scored = scorer.score(table, ids, from_text=from_text, bad_rows=bad_rows, run_id=run_id)
             if records is not None and scored.applications:
                 latency_ms = (time.perf_counter() - started) * 1000
                 records.write_lines(
@@ -177,9 +180,11 @@ def run_spark_job(
     master: str | None,
     partitions: int | None,
     records_dir: str | None,
+    run_id: str | None = None,
 ) -> SparkSummary:
     """Score ``input_path`` into the directory ``output_path`` on Spark, each executor
-    writing its decisions' records under ``records_dir`` (None: no records).
+    writing its decisions' records under ``records_dir`` (None: no records), with the
+    decision ids of ``run_id`` (random ids when None).
 
     Raises ``SparkJobError`` with what to do when the model, Java or the input is missing.
     """
@@ -224,7 +229,12 @@ def run_spark_job(
             if partitions is not None:
                 frame = frame.repartition(partitions, ROW_ID).sortWithinPartitions(ROW_ID)
             decisions = frame.mapInArrow(
-                partition_scorer(Path(exported).name, from_text=from_text, records_dir=records_dir),
+                partition_scorer(
+                    Path(exported).name,
+                    from_text=from_text,
+                    records_dir=records_dir,
+                    run_id=run_id,
+                ),
                 spark_schema(),
             )
             writer = decisions.write.mode("overwrite")

@@ -13,7 +13,10 @@ killed mid-write leaves at most one, the last of its file (the writer never writ
 after a failed write to the same file), and a truncated copy ends with one. Any other
 line that is not a record is *unreadable* (foreign text, another format, or a record
 lacking a field the caller needs). Both are skipped and counted, never fatal.
-``ReadStats`` says what was read, used and skipped, and why.
+A record whose ``decision_id`` was read before is a *duplicate* (a retried Spark task,
+or ``score.py`` run again with its ``--run-id``, writes its records again under the
+same ids): the first is kept, the others counted. ``ReadStats`` says what was read,
+used and skipped, and why.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class ReadStats:
     unreadable: int = 0
     """Lines that are not JSON, not a record, or lack a field the reading needs."""
     before_since: int = 0
+    duplicates: int = 0
+    """Records of a decision already read (the same ``decision_id``): the first is kept."""
     other_models: Counter[str] = field(default_factory=Counter)
     """Records of other model tags, by tag."""
     first_time: dt.datetime | None = None
@@ -64,6 +69,7 @@ class ReadStats:
             "partial": self.partial,
             "unreadable": self.unreadable,
             "before_since": self.before_since,
+            "duplicates": self.duplicates,
             "other_models": dict(self.other_models.most_common()),
             "first_time": _iso(self.first_time),
             "last_time": _iso(self.last_time),
@@ -119,7 +125,11 @@ def iter_records(
             without a ``time`` is then unreadable).
         usable: the caller's check of the fields it needs; a record failing it is
             unreadable, whichever model made it.
+
+    Each decision once: a record whose ``decision_id`` was yielded before is counted in
+    ``stats.duplicates``, not yielded (the ids seen are kept, about 100 bytes each).
     """
+    seen: set[str] = set()
     for path in files:
         stats.files += 1
         with path.open("rb") as stream:
@@ -144,7 +154,10 @@ def iter_records(
                     stats.other_models[tag] += 1
                 elif since is not None and time is not None and time < since:
                     stats.before_since += 1
+                elif (decision_id := str(record["decision_id"])) in seen:
+                    stats.duplicates += 1
                 else:
+                    seen.add(decision_id)
                     stats.count_used(time)
                     yield record
 

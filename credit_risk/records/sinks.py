@@ -12,6 +12,7 @@ removed, replaced or renamed away is noticed, not written into blindly.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import os
@@ -140,12 +141,24 @@ class DirectorySink:
             elif self._size > 0 and self._size + size > self.rotate_bytes:
                 self.close()  # rotate; a group larger than the limit still goes whole
         if self._fd is None:
-            self._sequence += 1
-            path = self.directory / self._name(self._sequence)
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-            self._fd = os.open(path, flags, FILE_MODE)
+            while self._fd is None:
+                self._sequence += 1
+                path = self.directory / self._name(self._sequence)
+                # Taken by another sink of this process started in the same second (a
+                # job run twice): the next number, never a file that is not ours.
+                with contextlib.suppress(FileExistsError):
+                    self._fd = os.open(path, flags, FILE_MODE)
             self._directory_id = (directory.st_dev, directory.st_ino)
             self._size = 0
+            if self.fsync:
+                # The file's fsync does not make its name durable: without the
+                # directory's, a machine crash could lose a whole fsynced file.
+                try:
+                    fsync_path(self.directory)
+                except OSError:
+                    self.close_quietly()
+                    raise
         return self._fd
 
     def _directory_stat(self) -> os.stat_result:
@@ -228,6 +241,15 @@ class StdoutSink:
 
     def close(self) -> None:
         """Nothing to release: standard output belongs to the process."""
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data, or a directory's entries (a new file's name), to the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -20,6 +20,7 @@ served; ``amend_openapi`` is the rewrite itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -77,14 +78,23 @@ def _error_response(description: str) -> dict[str, Any]:
 
 
 def amend_openapi(
-    doc: dict[str, Any], *, max_body_bytes: int, api_key_required: bool
+    doc: dict[str, Any],
+    *,
+    max_body_bytes: int,
+    api_key_required: bool,
+    protected_paths: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The document with its version, error responses and security made accurate."""
+    """The document with its version, error responses and security made accurate;
+    ``protected_paths`` (``/metrics``, say) need the key on their GET as well."""
     doc["openapi"] = OPENAPI_VERSION
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {})[CLIENT_ERROR] = CLIENT_ERROR_SCHEMA
     if api_key_required:
         components["securitySchemes"] = SECURITY_SCHEMES
+        for path in protected_paths:
+            operation = doc.get("paths", {}).get(path, {}).get("get")
+            if operation is not None:
+                _declare_key(operation)
     for path_item in doc.get("paths", {}).values():
         operation = path_item.get("post")
         # Service APIs carry x-bentoml-name; health probes and /metrics do not.
@@ -106,9 +116,13 @@ def amend_openapi(
             responses["415"] = _error_response("Content-Type other than application/json")
         responses["413"] = _error_response(f"Body larger than {max_body_bytes} bytes")
         if api_key_required:
-            responses["401"] = _error_response("Missing or invalid API key")
-            operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            _declare_key(operation)
     return doc
+
+
+def _declare_key(operation: dict[str, Any]) -> None:
+    operation.setdefault("responses", {})["401"] = _error_response("Missing or invalid API key")
+    operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
 
 
 def _declare_csv_body(operation: dict[str, Any]) -> None:
@@ -145,17 +159,27 @@ def _point_at_component(body: dict[str, Any], schemas: dict[str, Any]) -> None:
 class OpenAPIDocument:
     """ASGI middleware: serves ``/docs.json`` through ``amend_openapi``."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, api_key_required: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        api_key_required: bool,
+        protected_paths: Iterable[str] = (),
+    ) -> None:
         """Amend the document that ``app`` serves.
 
         Args:
             app: the ASGI application that serves ``/docs.json``.
             max_body_bytes: the body limit to document for 413.
             api_key_required: whether to document the API key and 401.
+            protected_paths: paths whose GET needs the key though BentoML's own
+                (``/metrics`` when protected).
         """
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.api_key_required = api_key_required
+        self.protected_paths = tuple(protected_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass everything through, amending the document on its way out."""
@@ -171,5 +195,6 @@ class OpenAPIDocument:
             orjson.loads(body),
             max_body_bytes=self.max_body_bytes,
             api_key_required=self.api_key_required,
+            protected_paths=self.protected_paths,
         )
         return orjson.dumps(amended)

@@ -31,6 +31,10 @@ CONTAINER_ENVIRONMENT: Final = {
     # The container's disk dies with it: decision records go to standard output,
     # which SageMaker sends to CloudWatch Logs.
     "CREDIT_RISK_RECORDS_SINK": "stdout",
+    # Batch transform sends MULTI_RECORD payloads of up to 1 MB (/execution-parameters),
+    # about 33,500 CSV lines: the row cap follows the body limit here, not the API's 1,000.
+    # CSV checks are linear, so such a body is ~1 s of work (docs/reliability.md).
+    "CREDIT_RISK_MAX_CSV_ROWS": "35000",
 }
 """The container's environment on SageMaker (tests/deploy/test_aws.py runs the image with it).
 No API key: SageMaker authenticates ``invoke_endpoint`` with IAM (SigV4) before a

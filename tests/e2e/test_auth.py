@@ -1,5 +1,6 @@
-"""The optional API key over HTTP, on a server that has one (the guard's logic alone:
-``tests/unit/serving/test_guards_auth.py``)."""
+"""The optional API key over HTTP, on servers that have one (the guard's logic alone:
+``tests/unit/serving/test_guards_auth.py``): one key with the defaults, then a rotation
+(two keys, the first one removed) with ``/metrics`` and the documents protected."""
 
 from __future__ import annotations
 
@@ -7,16 +8,21 @@ import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 import bentoml
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from credit_risk.schema import COURSE_EXAMPLE
 from tests.support.servers import Server, start_server
 
 API_KEY = secrets.token_urlsafe(32)
+NEXT_KEY = secrets.token_urlsafe(32)
+OTHER_KEY = secrets.token_urlsafe(32)
+REFUSALS: Final = "credit_api_key_refusals_total"
 OPEN_PATHS = ["/livez", "/readyz", "/healthz", "/metrics", "/", "/docs.json", "/app/"]
 GUARDED = [
     ("/classify", COURSE_EXAMPLE),
@@ -25,19 +31,28 @@ GUARDED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keyed_server(tmp_root: Path, trained_model: str) -> Iterator[Server]:
-    """The service with CREDIT_RISK_API_KEY set (embedded: the guard is the same in both)."""
-    running = start_server(tmp_root, "embedded", extra_env={"CREDIT_RISK_API_KEY": API_KEY})
+def _serving(tmp_root: Path, env: dict[str, str]) -> Iterator[Server]:
+    # Embedded: the guard is the same in both topologies.
+    running = start_server(tmp_root, "embedded", extra_env=env)
     yield running
     running.stop()
+
+
+def _client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_root: Path, trained_model: str) -> Iterator[Server]:
+    """The service with CREDIT_RISK_API_KEY set."""
+    yield from _serving(tmp_root, {"CREDIT_RISK_API_KEY": API_KEY})
 
 
 @pytest.fixture
 def anonymous(keyed_server: Server) -> Iterator[httpx.Client]:
     """A client that presents no key."""
-    with httpx.Client(base_url=keyed_server.url, timeout=30) as http:
-        yield http
+    yield from _client(keyed_server)
 
 
 @pytest.mark.parametrize(("path", "body"), GUARDED, ids=[path for path, _ in GUARDED])
@@ -116,4 +131,99 @@ def test_document_declares_the_key(anonymous: httpx.Client) -> None:
 
 def test_bentoml_client_passes_the_key_as_token(keyed_server: Server) -> None:
     with bentoml.SyncHTTPClient(keyed_server.url, token=API_KEY) as http:
+        assert http.classify(COURSE_EXAMPLE)["status"] in ("APPROVED", "MAYBE", "DECLINED")
+
+
+# The rotation: API_KEY removed; NEXT_KEY (the single-key variable) and OTHER_KEY
+# (the list) both valid; /metrics and the documents behind them.
+ROTATED_ENV: Final = {
+    "CREDIT_RISK_API_KEY": NEXT_KEY,
+    "CREDIT_RISK_API_KEYS": OTHER_KEY,
+    "CREDIT_RISK_PROTECT_METRICS": "true",
+    "CREDIT_RISK_PROTECT_DOCS": "true",
+}
+PROTECTED_GETS = ["/metrics", "/docs.json", "/schema.json", "/"]
+
+
+@pytest.fixture(scope="module")
+def rotated_server(tmp_root: Path, trained_model: str) -> Iterator[Server]:
+    """The service in the middle of a key rotation, with /metrics and docs protected."""
+    yield from _serving(tmp_root, ROTATED_ENV)
+
+
+@pytest.fixture
+def rotated(rotated_server: Server) -> Iterator[httpx.Client]:
+    """A client of the rotated server that presents no key."""
+    yield from _client(rotated_server)
+
+
+def _refusals(http: httpx.Client, headers: dict[str, str]) -> dict[str, float]:
+    scraped = http.get("/metrics", headers=headers)
+    assert scraped.status_code == 200
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name == REFUSALS
+    }
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Authorization": f"Bearer {NEXT_KEY}"}, {"X-API-Key": OTHER_KEY}],
+    ids=["CREDIT_RISK_API_KEY", "CREDIT_RISK_API_KEYS"],
+)
+def test_during_a_rotation_both_keys_are_served(
+    rotated: httpx.Client, headers: dict[str, str]
+) -> None:
+    response = rotated.post("/classify", json=COURSE_EXAMPLE, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def test_a_removed_key_is_refused(rotated: httpx.Client) -> None:
+    response = rotated.post("/classify", json=COURSE_EXAMPLE, headers={"X-API-Key": API_KEY})
+    assert response.status_code == 401
+    assert "invalid_token" in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("path", PROTECTED_GETS)
+def test_protected_metrics_and_documents_need_a_key(rotated: httpx.Client, path: str) -> None:
+    assert rotated.get(path).status_code == 401
+    assert rotated.get(path, headers={"X-API-Key": API_KEY}).status_code == 401
+    assert rotated.get(path, headers={"Authorization": f"Bearer {NEXT_KEY}"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/healthz", "/app/"])
+def test_probes_and_the_page_stay_open_when_protected(rotated: httpx.Client, path: str) -> None:
+    assert rotated.get(path).status_code == 200
+
+
+def test_protected_document_still_declares_the_key(rotated: httpx.Client) -> None:
+    spec = rotated.get("/docs.json", headers={"X-API-Key": OTHER_KEY}).json()
+    security = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+    assert spec["paths"]["/classify"]["post"]["security"] == security
+    assert spec["paths"]["/metrics"]["get"]["security"] == security
+    assert "401" in spec["paths"]["/metrics"]["get"]["responses"]
+
+
+def test_key_refusals_are_counted_on_metrics(rotated: httpx.Client) -> None:
+    keyed = {"X-API-Key": NEXT_KEY}
+    before = _refusals(rotated, keyed)
+    assert set(before) == {"missing", "invalid"}  # both series, from the start
+    for headers in ({}, {}, {"X-API-Key": API_KEY}, {"Authorization": "Bearer guess"}):
+        assert rotated.post("/classify", json=COURSE_EXAMPLE, headers=headers).status_code == 401
+    assert rotated.get("/metrics").status_code == 401
+    # Served requests and open paths are not refusals.
+    assert rotated.post("/classify", json=COURSE_EXAMPLE, headers=keyed).status_code == 200
+    assert rotated.get("/livez").status_code == 200
+    after = _refusals(rotated, keyed)
+    assert after == {"missing": before["missing"] + 3, "invalid": before["invalid"] + 2}
+
+
+def test_bentoml_client_reads_the_protected_schema_with_its_token(
+    rotated_server: Server,
+) -> None:
+    # The client fetches /schema.json before its first call: with the docs
+    # protected, that needs the key as well, which `token` sends.
+    with bentoml.SyncHTTPClient(rotated_server.url, token=OTHER_KEY) as http:
         assert http.classify(COURSE_EXAMPLE)["status"] in ("APPROVED", "MAYBE", "DECLINED")

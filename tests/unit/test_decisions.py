@@ -86,14 +86,19 @@ def test_metrics_count_every_decision_of_a_batch(decider: DecisionMaker) -> None
     features, scored = _scored_batch(300, seed=3)
     decisions = decider.decide_all(features, scored)
     statuses = ("APPROVED", "MAYBE", "DECLINED")
-    before = {s: _sample("credit_decisions_total", {"status": s}) for s in statuses}
+
+    def decided(status: str) -> float:
+        labels = {"model_tag": metrics.served_model_tag(), "status": status}
+        return _sample("credit_decisions_total", labels)
+
+    before = {s: decided(s) for s in statuses}
     observed = _sample("credit_default_probability_count")
     total = _sample("credit_default_probability_sum")
     metrics.count_all([d.status for d in decisions], [d.default_probability for d in decisions])
     for status in statuses:
         expected = sum(d.status == status for d in decisions)
         assert expected > 0
-        assert _sample("credit_decisions_total", {"status": status}) - before[status] == expected
+        assert decided(status) - before[status] == expected
     assert _sample("credit_default_probability_count") - observed == 300
     assert _sample("credit_default_probability_sum") - total == pytest.approx(
         sum(d.default_probability for d in decisions)

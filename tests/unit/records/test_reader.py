@@ -85,6 +85,7 @@ def test_foreign_lines_are_skipped_and_counted_as_unreadable(tmp_path: Path) -> 
         "partial": 0,
         "unreadable": len(foreign),
         "before_since": 0,
+        "duplicates": 0,
         "other_models": {},
         "first_time": None,
         "last_time": None,
@@ -136,6 +137,7 @@ def test_one_model_since_a_time_counts_the_others_and_the_earlier(tmp_path: Path
         "partial": 0,
         "unreadable": 2,
         "before_since": 1,
+        "duplicates": 0,
         "other_models": {OTHER: 1},
         "first_time": "2026-12-01T13:00:00Z",
         "last_time": "2026-12-01T14:30:00.123456Z",
@@ -163,3 +165,25 @@ def test_records_without_time_or_tag_are_records_when_not_filtered(tmp_path: Pat
     _write(tmp_path / "decisions" / "w.jsonl", json.dumps({"decision_id": "a"}).encode() + b"\n")
     read = read_records(tmp_path)
     assert _ids(read.records) == ["a"] and read.stats.first_time is None
+
+
+def test_a_decision_recorded_twice_is_read_once_the_first_kept_the_other_counted(
+    tmp_path: Path,
+) -> None:
+    # A retried Spark task (or score.py run again with its --run-id) writes the same
+    # decision ids again, in another file or the same one.
+    first = _record("a", time="2026-12-01T13:00:00Z")
+    _write(tmp_path / "p1" / "decisions" / "w-1.jsonl", first, _record("b"), _record("a"))
+    _write(
+        tmp_path / "p2" / "decisions" / "w-2.jsonl",
+        _record("a", time="2026-12-01T15:00:00Z"),
+        _record("b"),
+        _record("c"),
+    )
+    read = read_records(tmp_path)
+    assert _ids(read.records) == ["a", "b", "c"]
+    assert read.records[0] == json.loads(first)
+    assert (read.stats.lines, read.stats.used, read.stats.duplicates) == (6, 3, 3)
+    assert read.stats.as_dict()["duplicates"] == 3
+    assert read.stats.last_time == dt.datetime(2026, 12, 1, 13, 0, tzinfo=dt.UTC)
+    assert read.skipped == 0

@@ -1,7 +1,7 @@
 """The request guard alone, in process: what it refuses, with what, and what it lets through.
 
-The API key's checks (constant-time comparison, open mounts) are in
-``tests/e2e/test_auth.py``, beside the same checks over HTTP.
+The API key's own checks (constant-time comparison, several keys, protected paths,
+the refusals' counter, open mounts) are in ``tests/unit/serving/test_guards_auth.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _guard(app: EchoApp, api_key: str | None = None) -> RequestGuard:
     return RequestGuard(
         app,
         max_body_bytes=LIMIT,
-        api_key=SecretStr(api_key) if api_key else None,
+        api_keys=[SecretStr(api_key)] if api_key else (),
         needs_body=("/classify", CSV_PATH),
         media_types={CSV_PATH: "text/csv"},
     )

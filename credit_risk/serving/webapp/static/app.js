@@ -1,6 +1,6 @@
 // The loan officer's page. Everything it knows about applications comes from
 // the API: fields, vocabularies, ranges and the course example from the
-// OpenAPI document (/docs.json, open without a key), the model and its
+// OpenAPI document (/docs.json, open without a key unless CREDIT_RISK_PROTECT_DOCS), the model and its
 // training ranges from /model, decisions from /classify and /classify_batch.
 
 const API = new URL("../", document.baseURI); // the service root, wherever it is mounted
