@@ -25,7 +25,7 @@ $(SERVE_STAMP): pyproject.toml
 	touch $(SERVE_STAMP)
 
 $(STAMP): $(SERVE_STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[train,dev,batch,spark]"
+	$(BIN)/python -m pip install --quiet -e ".[train,dev,batch,spark,outcomes]"
 	touch $(STAMP)
 
 ## Create .venv and install everything `make test` needs (training, test, batch, Spark).
