@@ -227,6 +227,7 @@ def test_merged_files_truncation_garbage_other_models_and_since_are_survived_and
         "partial": 1,
         "unreadable": 2,
         "before_since": 300,
+        "duplicates": 0,
         "other_models": {"credit_risk_model:another": 70},
         "first_time": None,
         "last_time": None,
