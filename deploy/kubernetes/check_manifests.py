@@ -65,7 +65,7 @@ batches (docs/kubernetes.md); locust load measured 264-278 MiB, one worker 165-1
 READINESS_PATH: Final = "/readyz"
 LIVENESS_PATH: Final = "/livez"
 SETTINGS_PREFIX: Final = "CREDIT_RISK_"
-SECRET_SETTINGS: Final = frozenset({"CREDIT_RISK_API_KEY", "CREDIT_RISK_API_KEYS"})
+SECRET_SETTINGS: Final = frozenset({"CREDIT_RISK_API_KEY"})
 
 
 @dataclass(frozen=True)

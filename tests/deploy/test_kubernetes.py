@@ -260,7 +260,11 @@ def test_the_manifests_assumptions_hold_for_the_built_image(
 
 
 def _record(model_tag: str, time: str, status: str) -> str:
-    return json.dumps({"decision_id": "x", "time": time, "model_tag": model_tag, "status": status})
+    # Each decision its own id: the reader keeps one record per id.
+    decision_id = f"{model_tag}-{time}"
+    return json.dumps(
+        {"decision_id": decision_id, "time": time, "model_tag": model_tag, "status": status}
+    )
 
 
 def test_models_in_records_finds_the_last_good_model(

@@ -32,6 +32,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from credit_risk.generator import ApplicationGenerator
+from credit_risk.model.metadata import Reference
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE
 from credit_risk.serving.webapp import PAGE_PATH
 from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES
@@ -483,7 +484,9 @@ def test_csv_upload_of_200_applications_matches_classify_batch(
     browser: Browser, page_server: Server, tmp_path: Path
 ) -> None:
     card = httpx.post(f"{page_server.url}/model", json={}, timeout=30).json()
-    applications = ApplicationGenerator(card["reference"], seed=11).draw(BATCH_ROWS)
+    applications = ApplicationGenerator(Reference.model_validate(card["reference"]), seed=11).draw(
+        BATCH_ROWS
+    )
     upload = tmp_path / "applications.csv"
     upload.write_text(_csv_text(applications))
 
