@@ -60,6 +60,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("container")
 
 
+SERVER_LOG_TAIL_LINES: Final = 60
+"""How much of a server's log a failed test's report shows."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the tail of the log of every server a failed test used: CI keeps only the
+    test's output, and a dropped connection says nothing without the server's side."""
+    report = yield
+    if report.failed:
+        funcargs = getattr(item, "funcargs", {})
+        for name, value in funcargs.items():
+            log_path = getattr(value, "log_path", None)
+            if isinstance(log_path, Path) and log_path.is_file():
+                lines = log_path.read_text(errors="replace").splitlines()[-SERVER_LOG_TAIL_LINES:]
+                report.sections.append((f"log of {name} ({log_path})", "\n".join(lines)))
+    return report
+
+
 @pytest.fixture(scope="session")
 def tmp_root() -> Path:
     """A scratch folder for the whole session."""

@@ -64,6 +64,18 @@ class Prometheus:
         groups = self.http.get("/api/v1/rules").json()["data"]["groups"]
         return [rule for group in groups for rule in group["rules"]]
 
+    def situation(self) -> dict[str, object]:
+        """What a failed wait shows: the alerts, the scrape's health and the series the
+        faults move."""
+        return {
+            "alerts": self.alerts(),
+            "up": self.query("up"),
+            "errors_5m": self.query("credit_risk:request_errors:ratio_rate5m"),
+            "errors_1h": self.query("credit_risk:request_errors:ratio_rate1h"),
+            "writable": self.query("credit_decision_records_writable"),
+            "psi_max": self.query("credit_risk:psi:max"),
+        }
+
     def alerts(self) -> dict[str, set[str]]:
         """Alert name to the states (pending, firing) of its active alerts."""
         states: dict[str, set[str]] = {}
@@ -79,11 +91,17 @@ def _tool(name: str) -> str:
     return found
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+def _wait(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float = 120,
+    state: Callable[[], object] = lambda: None,
+) -> None:
+    """Poll ``check`` until it holds; past ``timeout``, fail showing ``state()``."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout} s: {what}")
+            raise TimeoutError(f"not within {timeout} s: {what}; state: {state()}")
         time.sleep(0.5)
 
 
@@ -116,7 +134,9 @@ def _start_prometheus(tmp_path: Path, target: str) -> Prometheus:
     _short_rules(rules)
     config = tmp_path / "prometheus.yml"
     config.write_text(
-        f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        # The scrape's timeout is its interval: 1 s failed scrapes of a busy 2-core CI
+        # machine, and a failed scrape drops every series (and firing alert) at once.
+        f"global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  evaluation_interval: 1s\n"
         f"rule_files: [{rules}]\n"
         f"scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n"
         f"      - targets: ['{target}']\n"
@@ -185,6 +205,7 @@ def test_prometheus_evaluates_every_rule_and_fires_on_injected_faults(
                 len(prometheus.query("credit_risk:psi:max")) > 1
                 and bool(prometheus.query("credit_risk:request_errors:ratio_rate5m"))
             ),
+            state=prometheus.situation,
         )
         _send(client, reference, 200)
         time.sleep(3)  # a few evaluations past FOR
@@ -206,6 +227,7 @@ def test_prometheus_evaluates_every_rule_and_fires_on_injected_faults(
                 "firing" in prometheus.alerts().get("CreditRiskDecisionsSuspended", set())
                 and bool(prometheus.alerts().get("CreditRiskErrorBudgetBurn"))
             ),
+            state=prometheus.situation,
         )
         faulty = prometheus.alerts()
         assert set(faulty) == {"CreditRiskDecisionsSuspended", "CreditRiskErrorBudgetBurn"}, faulty
@@ -218,6 +240,7 @@ def test_prometheus_evaluates_every_rule_and_fires_on_injected_faults(
         _wait(
             "CreditRiskDriftActBand pending or firing",
             lambda: bool(prometheus.alerts().get("CreditRiskDriftActBand")),
+            state=prometheus.situation,
         )
         drifted = {
             alert["labels"]["field"]
