@@ -367,12 +367,14 @@ class CreditRiskClassifier:
         return await self._model_card()
 
 
-# Bounded request heads (431, 408) in uvicorn's protocol, and a bounded endpoint label
-# set outside BentoML's app, where its metrics middleware reads it
-# (credit_risk/serving/heads.py, route_labels.py). In every worker, before uvicorn starts.
+# Bounded request heads (431, 408) and an idle keep-alive longer than a front's, in
+# uvicorn's protocol, and a bounded endpoint label set outside BentoML's app, where its
+# metrics middleware reads it (credit_risk/serving/heads.py, route_labels.py). In every
+# worker, before uvicorn starts.
 install_bounded_heads(
     max_head_bytes=settings.max_head_bytes,
     head_timeout_s=settings.head_timeout_s,
+    keep_alive_s=settings.keep_alive_s,
     outermost=functools.partial(
         RouteLabels,
         extra_paths=(PING_PATH, INVOCATIONS_PATH, EXECUTION_PARAMETERS_PATH)

@@ -142,6 +142,17 @@ class Settings(BaseSettings):
         ),
     )
 
+    keep_alive_s: float = Field(
+        default=75.0,
+        gt=0,
+        description=(
+            "Seconds an idle kept-alive connection stays open. Longer than any front's "
+            "idle timeout (an AWS load balancer's 60 s, ingress-nginx's 60 s): a front "
+            "that reuses a connection the service has just closed loses the request "
+            "(a 502, or a client's ReadError), and a POST is not retried."
+        ),
+    )
+
     sagemaker: bool = Field(
         default=False,
         description=(

@@ -68,12 +68,15 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     max_head_bytes: ClassVar[int] = DEFAULT_MAX_HEAD_BYTES
     head_timeout_s: ClassVar[float] = DEFAULT_HEAD_TIMEOUT_S
+    keep_alive_s: ClassVar[float | None] = None
     outermost: ClassVar[Callable[[ASGIApp], ASGIApp] | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """As uvicorn's, with the head's state and, once per configuration, ``outermost``
-        around the app."""
+        """As uvicorn's, with the head's state, the idle keep-alive if one was set and,
+        once per configuration, ``outermost`` around the app."""
         super().__init__(*args, **kwargs)
+        if self.keep_alive_s is not None:
+            self.timeout_keep_alive = self.keep_alive_s
         self.app = _wrapped_app(self.config, self.app, type(self).outermost)
         self._in_head = True
         """Whether the bytes coming next belong to a head (or precede one)."""
@@ -240,6 +243,7 @@ def install_bounded_heads(
     *,
     max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
     head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S,
+    keep_alive_s: float | None = None,
     outermost: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> None:
     """Make ``BoundedHeadProtocol`` the protocol uvicorn uses in this process.
@@ -252,6 +256,9 @@ def install_bounded_heads(
         head_timeout_s: the time a client has for a whole head, from the connection's
             opening or from the head's first byte on a kept-alive connection; past it,
             408 and the connection closed (closed quietly if nothing was sent).
+        keep_alive_s: how long an idle kept-alive connection stays open; ``None``
+            keeps uvicorn's (5 s, which ``bentoml serve`` passes unless given
+            ``--timeout-keep-alive``).
         outermost: an ASGI middleware factory put around uvicorn's app, outside
             every middleware of BentoML's.
     """
@@ -259,8 +266,11 @@ def install_bounded_heads(
         raise ValueError(f"max_head_bytes must be at least 1024, not {max_head_bytes}")
     if head_timeout_s <= 0:
         raise ValueError(f"head_timeout_s must be positive, not {head_timeout_s}")
+    if keep_alive_s is not None and keep_alive_s <= 0:
+        raise ValueError(f"keep_alive_s must be positive, not {keep_alive_s}")
     BoundedHeadProtocol.max_head_bytes = max_head_bytes
     BoundedHeadProtocol.head_timeout_s = head_timeout_s
+    BoundedHeadProtocol.keep_alive_s = keep_alive_s
     BoundedHeadProtocol.outermost = outermost
     # Uvicorn resolves Config(http="auto") through this table when the server starts
     # (uvicorn.config.Config.load, uvicorn 0.55): BentoML leaves http at "auto".

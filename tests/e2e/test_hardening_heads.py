@@ -4,10 +4,14 @@
   or a closed connection, never 200), a head under it is served;
 * connections that send a head slowly, or nothing at all, are closed within
   ``CREDIT_RISK_HEAD_TIMEOUT_S`` (with a 408 when part of a head came);
+* an idle kept-alive connection outlives uvicorn's 5 s (``CREDIT_RISK_KEEP_ALIVE_S``,
+  75 s), so that a front or a client pool reusing it does not lose a request;
 * requests to unknown paths add no ``endpoint`` label values to ``/metrics``, while the
   API's routes, the mounts and the access log keep their real paths.
 
-Each runs in both topologies, on a server of its own with a 2 s head deadline.
+They run on a server of its own with a 2 s head deadline, in the embedded topology only:
+the bounds live in the API worker's uvicorn protocol, the same process in both
+topologies (tests/deploy/test_replicas.py attacks the remote one behind HAProxy).
 """
 
 from __future__ import annotations
@@ -40,14 +44,16 @@ UNKNOWN_PATHS = 100
 UNKNOWN_LABEL = "<unknown>"
 
 
-@pytest.fixture(scope="module", params=["embedded", "remote"])
-def bounded_server(
-    request: pytest.FixtureRequest, tmp_root: Path, trained_model: str
-) -> Iterator[Server]:
+UVICORN_KEEP_ALIVE_S = 5.0
+"""Uvicorn's idle keep-alive, which ``bentoml serve`` passes unless told otherwise."""
+
+
+@pytest.fixture(scope="module")
+def bounded_server(tmp_root: Path, trained_model: str) -> Iterator[Server]:
     """A server of its own: the slow connections must not share its workers with others."""
     running = start_server(
         tmp_root,
-        request.param,
+        "embedded",
         extra_env={"CREDIT_RISK_HEAD_TIMEOUT_S": str(HEAD_TIMEOUT_S)},
     )
     yield running
@@ -111,6 +117,17 @@ def test_8_mib_header_is_refused_not_served(bounded_server: Server) -> None:
     assert httpx.get(f"{bounded_server.url}/livez", timeout=10).status_code == 200
 
 
+def test_idle_kept_alive_connection_outlives_uvicorns_default(bounded_server: Server) -> None:
+    request = _head(0)
+    with socket.create_connection(_address(bounded_server), timeout=10) as raw:
+        raw.sendall(request)
+        assert _answer(raw).startswith(b"HTTP/1.1 200")
+        time.sleep(UVICORN_KEEP_ALIVE_S + 1)
+        raw.sendall(request)
+        again = _answer(raw)
+    assert b"HTTP/1.1 200" in again, f"closed after {UVICORN_KEEP_ALIVE_S + 1} s idle"
+
+
 def test_slow_and_silent_heads_are_closed_within_the_deadline(bounded_server: Server) -> None:
     address = _address(bounded_server)
     slow = [socket.create_connection(address, timeout=5) for _ in range(SLOW_CONNECTIONS)]
@@ -123,7 +140,10 @@ def test_slow_and_silent_heads_are_closed_within_the_deadline(bounded_server: Se
         for raw in slow + silent:
             raw.close()
     still_open = len(slow) + len(silent) - len(closed_after)
-    assert still_open == 0, f"{still_open} of {len(slow) + len(silent)} connections still open"
+    closings = sorted(round(after, 1) for after in closed_after.values())
+    assert still_open == 0, (
+        f"{still_open} of {len(slow) + len(silent)} connections still open; closed: {closings}"
+    )
     latest = max(closed_after.values())
     assert latest <= HEAD_TIMEOUT_S + DEADLINE_SLACK_S, f"last one closed after {latest:.1f} s"
     for raw in slow:
@@ -141,16 +161,20 @@ def _trickle_heads(
         raw.sendall(b"GET /livez HTTP/1.1\r\nHost: test\r\n")
     closed_after: dict[socket.socket, float] = {}
     answers: dict[socket.socket, bytes] = {raw: b"" for raw in slow + silent}
-    for line in range(int((HEAD_TIMEOUT_S + DEADLINE_SLACK_S + 2) / 0.5)):
+    give_up = opened + HEAD_TIMEOUT_S + DEADLINE_SLACK_S + 2
+    line, next_line = 0, opened
+    while (now := time.monotonic()) < give_up:
         waiting = [raw for raw in slow + silent if raw not in closed_after]
         if not waiting:
             break
-        for raw in set(waiting) & set(slow):
-            try:
-                raw.sendall(f"X-Slow-{line}: 1\r\n".encode())
-            except OSError:
-                closed_after[raw] = time.monotonic() - opened
-        readable, _, _ = select.select(waiting, [], [], 0.5)
+        if now >= next_line:
+            for raw in set(waiting) & set(slow):
+                try:
+                    raw.sendall(f"X-Slow-{line}: 1\r\n".encode())
+                except OSError:
+                    closed_after[raw] = now - opened
+            line, next_line = line + 1, next_line + 0.5
+        readable, _, _ = select.select(waiting, [], [], max(0.0, next_line - time.monotonic()))
         for raw in readable:
             try:
                 chunk = raw.recv(4096)
