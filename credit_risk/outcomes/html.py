@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -158,25 +158,50 @@ def _vintage_chart(report: BacktestReport) -> str:
     )
 
 
-def _table(headings: str, rows: str) -> str:
+class _Figure(str):
+    """A table cell holding a figure: right-aligned."""
+
+
+def _row(*cells: str) -> str:
+    """One ``<tr>``: each cell's HTML, figures (``_Figure``) right-aligned."""
+    tds = "".join(
+        f"<td class=n>{cell}</td>" if isinstance(cell, _Figure) else f"<td>{cell}</td>"
+        for cell in cells
+    )
+    return f"<tr>{tds}</tr>"
+
+
+def _table(headings: str, rows: Iterable[str]) -> str:
     """A table with these comma-separated headings over these ``<tr>`` rows."""
     cells = "".join(f"<th>{html.escape(h.strip())}</th>" for h in headings.split(","))
-    return f"<table><tr>{cells}</tr>{rows}</table>"
+    return f"<table><tr>{cells}</tr>{''.join(rows)}</table>"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return f"{_rate(low)} to {_rate(high)}"
 
 
 def _models_table(report: BacktestReport) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(m.name)}</td><td>{_badge(m.verdict(report.thresholds))}</td>"
-        f"<td class=n>{m.discrimination.n:,}</td><td class=n>{m.discrimination.defaults:,}</td>"
-        f"<td class=n>{_number(m.discrimination.auc)} "
-        f"[{_number(m.discrimination.auc_interval[0])}, "
-        f"{_number(m.discrimination.auc_interval[1])}]</td>"
-        f"<td class=n>{_number(m.discrimination.gini)}</td>"
-        f"<td class=n>{_number(m.discrimination.ks)} [{_number(m.discrimination.ks_interval[0])}, "
-        f"{_number(m.discrimination.ks_interval[1])}]</td>"
-        f"<td class=n>{_rate(m.expected)}</td><td class=n>{_rate(m.realised)}</td>"
-        f"<td class=n>{m.hosmer_lemeshow.statistic:.1f} (p {m.hosmer_lemeshow.p_value:.2g})</td>"
-        f"<td>{html.escape(', '.join(m.failing_bands()) or '-')}</td></tr>"
+    rows = (
+        _row(
+            html.escape(m.name),
+            _badge(m.verdict(report.thresholds)),
+            _Figure(f"{m.discrimination.n:,}"),
+            _Figure(f"{m.discrimination.defaults:,}"),
+            _Figure(
+                f"{_number(m.discrimination.auc)} [{_number(m.discrimination.auc_interval[0])}, "
+                f"{_number(m.discrimination.auc_interval[1])}]"
+            ),
+            _Figure(_number(m.discrimination.gini)),
+            _Figure(
+                f"{_number(m.discrimination.ks)} [{_number(m.discrimination.ks_interval[0])}, "
+                f"{_number(m.discrimination.ks_interval[1])}]"
+            ),
+            _Figure(_rate(m.expected)),
+            _Figure(_rate(m.realised)),
+            _Figure(f"{m.hosmer_lemeshow.statistic:.1f} (p {m.hosmer_lemeshow.p_value:.2g})"),
+            html.escape(", ".join(m.failing_bands()) or "-"),
+        )
         for m in (*report.models, *report.vintages)
     )
     return _table(
@@ -187,13 +212,17 @@ def _models_table(report: BacktestReport) -> str:
 
 
 def _bands_table(model: Segment) -> str:
-    rows = "".join(
-        f"<tr><td>{b.label}</td><td class=n>"
-        f"{'-' if b.score_range is None else f'{b.score_range[0]}-{b.score_range[1]}'}</td>"
-        f"<td class=n>{b.n:,}</td><td class=n>{b.defaults:,}</td>"
-        f"<td class=n>{_rate(b.expected)}</td><td class=n>{_rate(b.realised)}</td>"
-        f"<td class=n>{_rate(b.interval[0])} to {_rate(b.interval[1])}</td>"
-        f"<td>{_badge(b.verdict)}</td></tr>"
+    rows = (
+        _row(
+            b.label,
+            _Figure("-" if b.score_range is None else f"{b.score_range[0]}-{b.score_range[1]}"),
+            _Figure(f"{b.n:,}"),
+            _Figure(f"{b.defaults:,}"),
+            _Figure(_rate(b.expected)),
+            _Figure(_rate(b.realised)),
+            _Figure(_interval(*b.interval)),
+            _badge(b.verdict),
+        )
         for b in model.bands
     )
     return _table(
@@ -204,11 +233,16 @@ def _bands_table(model: Segment) -> str:
 
 
 def _fairness_table(report: BacktestReport) -> str:
-    rows = "".join(
-        f"<tr><td>{g.group}</td><td>{html.escape(g.value)}</td><td class=n>{g.decided:,}</td>"
-        f"<td class=n>{g.approved:,}</td><td class=n>{g.defaults:,}</td>"
-        f"<td class=n>{_rate(g.rate)}</td>"
-        f"<td class=n>{_rate(g.interval[0])} to {_rate(g.interval[1])}</td></tr>"
+    rows = (
+        _row(
+            g.group,
+            html.escape(g.value),
+            _Figure(f"{g.decided:,}"),
+            _Figure(f"{g.approved:,}"),
+            _Figure(f"{g.defaults:,}"),
+            _Figure(_rate(g.rate)),
+            _Figure(_interval(*g.interval)),
+        )
         for g in report.fairness
     )
     return _table(

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,9 +21,8 @@ import psutil
 import pytest
 
 from credit_risk.schema import COURSE_EXAMPLE
-from tests.support.servers import ROOT, Server, free_port, start_server
+from tests.support.servers import Server, free_port, serve_expecting_refusal, start_server
 
-BENTOML = str(Path(sys.executable).parent / "bentoml")
 RUNNER_SERVICE = "credit_risk_runner"
 
 
@@ -49,18 +46,7 @@ def test_missing_model_refuses_to_start_naming_the_tag_and_how_to_train(
         env["CREDIT_RISK_MODEL_TAG"] = tag
     port = free_port()
     started = time.monotonic()
-    # A bounded run: a server that respawned workers forever would hit the timeout.
-    result = subprocess.run(
-        [BENTOML, "serve", ".", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    output = serve_expecting_refusal(port, env)
     expected_tag = tag or "credit_risk_model:latest"
     assert f"Model {expected_tag} is not in the model store" in output, output
     assert "python train.py" in output and "make serve" in output, output

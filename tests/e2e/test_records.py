@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from credit_risk.records import (
 )
 from credit_risk.schema import COURSE_EXAMPLE
 from tests.support.records import assert_only_last_lines_torn
-from tests.support.servers import ROOT, Server, bentoml_serve, free_port, start_server
+from tests.support.servers import Server, free_port, serve_expecting_refusal, start_server
 
 # --- Real servers, broken storage (the writer alone: tests/unit/records/) ---------------
 
@@ -229,18 +228,9 @@ def test_unusable_records_directory_refuses_to_start_naming_the_path(
 ) -> None:
     not_a_dir = tmp_path / "monitoring"
     not_a_dir.write_text("")
-    port = free_port()
-    result = subprocess.run(
-        bentoml_serve(".", port),
-        cwd=ROOT,
-        env={**os.environ, "CREDIT_RISK_MONITORING_DIR": str(not_a_dir)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    output = serve_expecting_refusal(
+        free_port(), {**os.environ, "CREDIT_RISK_MONITORING_DIR": str(not_a_dir)}
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
     assert f"Decision records cannot be written to {not_a_dir / 'decisions'}" in output, output
     assert "CREDIT_RISK_MONITORING_DIR" in output and "Traceback" not in output, output
 

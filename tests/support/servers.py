@@ -184,6 +184,24 @@ def bentoml_serve(target: str, port: int) -> list[str]:
     return [str(BENTOML_CLI), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
 
 
+def serve_expecting_refusal(port: int, env: Mapping[str, str], timeout: float = 120) -> str:
+    """Run ``bentoml serve .`` on ``port``, which must refuse to start (exit non-zero);
+    its output. A bounded run: a server that respawned workers forever would hit the
+    timeout."""
+    result = subprocess.run(
+        bentoml_serve(".", port),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    return output
+
+
 def start_server(
     tmp_root: Path,
     topology: str,
