@@ -190,11 +190,13 @@ def _simulate(args: argparse.Namespace, records: Path) -> int:
             connection.execute(
                 f"""SELECT decision_id, default_probability,
                    strftime(time + INTERVAL {OBSERVED_AFTER_DAYS} DAY, '%Y-%m-%dT%H:%M:%SZ')
-                FROM decisions ORDER BY decision_id"""
+                FROM decisions ORDER BY default_probability, decision_id"""
             )
             .fetchnumpy()
             .values()
         )
+        # In order of probability, not of id (ids are random): the same decisions and
+        # seed give the same probability-outcome pairs, so the same report, on every run.
         outcomes = draw_outcomes(probabilities, risk_factor=args.risk_factor, seed=args.seed)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         parquet = args.output.suffix.lower() in (".parquet", ".pq")
