@@ -32,7 +32,8 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import xgboost as xgb
+
+from credit_risk.model.lean_xgboost import xgb
 
 MAX_INTERNAL_NODES: Final = 8
 """A tree's decision bits must fit one byte: at most 256 table rows per tree."""

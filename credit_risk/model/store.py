@@ -21,12 +21,12 @@ from typing import Final
 import bentoml
 import numpy as np
 import numpy.typing as npt
-import xgboost as xgb
 from pydantic import ValidationError
 
 from credit_risk.features import FEATURE_NAMES, encode_columns
 from credit_risk.generator import ApplicationGenerator
 from credit_risk.model import MODEL_NAME, explainer, xgboost_reasons
+from credit_risk.model.lean_xgboost import xgb
 from credit_risk.model.metadata import ModelMetadata, Reference
 from credit_risk.policy import DecisionPolicy
 from credit_risk.reasons import FIELD_WEIGHTS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import xgboost as xgb
 
+from credit_risk.model.lean_xgboost import xgb
 from credit_risk.reasons import field_contributions
 
 
