@@ -63,3 +63,20 @@ INTEGER_FIELDS: Final[tuple[str, ...]] = ("seniority", "time", "age")
 
 NULLABLE_FIELDS: Final[tuple[str, ...]] = ("income", "assets", "debt")
 """Fields an application may leave undeclared (``None``; 99999999 in ``CreditScoring.csv``)."""
+
+FIELD_DIRECTIONS: Final[dict[str, int]] = {
+    "seniority": -1,
+    "income": -1,
+    "assets": -1,
+    "records": 1,
+    "amount": 1,
+}
+"""Where domain sense fixes how a field moves the default risk, everything else equal:
+-1, more of it never raises the risk; +1, more of it never lowers it. For ``records``,
+"yes" counts above "no" (``unk`` is in no order); for ``amount``, everything else
+includes the price: a larger loan for the same goods. ``MONOTONE_CONSTRAINTS`` in
+``features`` constrains encoded features; these are the fields' directions, which
+``credit_risk.model.audit`` proves on a trained model, derived features included."""
+
+ORDERED_LABELS: Final[dict[str, tuple[str, str]]] = {"records": ("no", "yes")}
+"""The two labels of a categorical field with a direction, from less to more."""

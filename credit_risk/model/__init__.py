@@ -5,7 +5,9 @@ compiled explainer, verified at load); ``explainer`` is the compiled TreeSHAP th
 gives every decision its exact reasons; ``xgboost_reasons`` is XGBoost's own
 ``pred_contribs`` path, the reference the explainer is verified against and the
 fallback when it refuses a model; ``metadata`` is the store entry's contract
-(``ModelMetadata``), written by training and read by serving, batch scoring and drift.
+(``ModelMetadata``), written by training and read by serving, batch scoring and drift;
+``audit`` measures what a fair-lending reviewer asks of a model (a protected field among
+the reasons, Regulation B's elderly rule, field directions proven over the trees).
 Those modules need bentoml and xgboost, not the training extra; this one imports
 nothing, so that settings and command lines can name the model without loading them.
 """

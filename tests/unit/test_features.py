@@ -11,9 +11,11 @@ from credit_risk.features import (
     FEATURE_NAMES,
     FEATURE_SOURCES,
     MONOTONE_CONSTRAINTS,
+    NUMERIC_FEATURE_INDICES,
     encode_application,
     encode_applications,
     encode_columns,
+    encode_numeric_columns,
 )
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication, application_records
 from credit_risk.vocabulary import APPLICATION_FIELDS
@@ -61,3 +63,23 @@ def test_extreme_values_stay_finite_in_float32() -> None:
     batch = encode_applications([application])[0]
     assert not np.isinf(single).any()
     np.testing.assert_array_equal(single, batch)
+
+
+def test_numeric_columns_are_those_of_encode_columns(course_frame: pd.DataFrame) -> None:
+    # The audits move one numeric field of many rows through this path: it must be
+    # encode_columns' own numbers, undeclared income, zero denominators and extremes too.
+    extremes = pd.DataFrame(
+        [
+            {**COURSE_EXAMPLE, "income": 1e-300, "price": 5e-324, "assets": 0.0},
+            {**COURSE_EXAMPLE, "income": None, "assets": None, "debt": None},
+            {**COURSE_EXAMPLE, "income": 1e9, "amount": 1e9, "expenses": 1e9},
+        ]
+    )
+    for frame in (course_frame, extremes):
+        np.testing.assert_array_equal(
+            encode_numeric_columns(frame),
+            encode_columns(frame)[:, list(NUMERIC_FEATURE_INDICES)],
+        )
+    assert [FEATURE_NAMES[i] for i in NUMERIC_FEATURE_INDICES] == [
+        name for name in FEATURE_NAMES if "=" not in name
+    ]

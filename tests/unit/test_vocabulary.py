@@ -7,8 +7,16 @@ import math
 import numpy as np
 import pandas as pd
 
+from credit_risk.features import MONOTONE_CONSTRAINTS
 from credit_risk.schema import CreditApplication, application_records
-from credit_risk.vocabulary import APPLICATION_FIELDS, INTEGER_FIELDS, NULLABLE_FIELDS
+from credit_risk.vocabulary import (
+    APPLICATION_FIELDS,
+    CATEGORIES,
+    FIELD_DIRECTIONS,
+    INTEGER_FIELDS,
+    NULLABLE_FIELDS,
+    ORDERED_LABELS,
+)
 
 
 def test_field_kinds_are_those_of_credit_application() -> None:
@@ -49,3 +57,15 @@ def test_application_records_are_api_typed_whatever_holds_the_columns() -> None:
         assert type(first["home"]) is str
         assert second["income"] is None and second["assets"] is None
         assert CreditApplication.model_validate(second).model_dump() == second
+
+
+def test_field_directions_agree_with_the_encoded_constraints() -> None:
+    # Declared once, here; the raw features that carry a field as such are constrained
+    # the same way (the derived ones are the audit's business: credit_risk.model.audit).
+    assert set(FIELD_DIRECTIONS) <= set(APPLICATION_FIELDS)
+    assert set(FIELD_DIRECTIONS.values()) <= {-1, 1}
+    for field, (less, more) in ORDERED_LABELS.items():
+        assert field in FIELD_DIRECTIONS and {less, more} <= set(CATEGORIES[field])
+    for field, direction in FIELD_DIRECTIONS.items():
+        feature = f"{field}={ORDERED_LABELS[field][1]}" if field in ORDERED_LABELS else field
+        assert MONOTONE_CONSTRAINTS.get(feature, direction) == direction, field
