@@ -221,12 +221,20 @@ def test_prometheus_evaluates_every_rule_and_fires_on_injected_faults(
         records.rename(moved)
         records.write_text("a file where the records directory was")
         _send(client, reference[:100], 503)
+
+        def refused_while_failing() -> bool:
+            # Clients keep coming while the fault lasts. They must here: a 5xx series is
+            # new at its first scrape, and rate() cannot see the increase that came
+            # before it, so a single burst of 503s would read as no errors at all.
+            _send(client, reference[:2], 503)
+            alerts = prometheus.alerts()
+            return "firing" in alerts.get("CreditRiskDecisionsSuspended", set()) and bool(
+                alerts.get("CreditRiskErrorBudgetBurn")
+            )
+
         _wait(
             "CreditRiskDecisionsSuspended firing and the error-budget page on",
-            lambda: (
-                "firing" in prometheus.alerts().get("CreditRiskDecisionsSuspended", set())
-                and bool(prometheus.alerts().get("CreditRiskErrorBudgetBurn"))
-            ),
+            refused_while_failing,
             state=prometheus.situation,
         )
         faulty = prometheus.alerts()

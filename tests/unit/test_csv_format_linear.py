@@ -27,8 +27,10 @@ from credit_risk.schema import COURSE_EXAMPLE
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 SMALL, LARGE = 4_000, 16_000
-MAX_GROWTH = 8.0
-"""Allowed growth for 4 times the columns: linear is ~4, quadratic ~16."""
+MAX_GROWTH = 11.0
+"""Allowed growth for 4 times the columns: quadratic is ~16, linear ~4, and up to 8.1
+was seen for the linear check on a loaded 2-core machine (the large header no longer
+fits the caches the small one does)."""
 ATTEMPTS = 20
 BUDGET_S = 10.0
 
