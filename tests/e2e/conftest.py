@@ -27,10 +27,12 @@ suites). Others, such as process-memory checks, need a server process on this ho
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize ``server`` over ``SERVER_KINDS``, plus ``container`` in the classify suites."""
+    """Parametrize ``server`` over ``SERVER_KINDS`` (or a test's ``server_kinds`` marker),
+    plus ``container`` in the classify suites."""
     if "server" not in metafunc.fixturenames:
         return
-    kinds: list[object] = list(SERVER_KINDS)
+    only = metafunc.definition.get_closest_marker("server_kinds")
+    kinds: list[object] = list(only.args if only is not None else SERVER_KINDS)
     if metafunc.module.__name__.rpartition(".")[2] in CONTAINER_SUITES:
         kinds.append(pytest.param("container", marks=pytest.mark.container))
     metafunc.parametrize("server", kinds, indirect=True, scope="session")

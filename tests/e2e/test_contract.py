@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.servers import Server
 
@@ -57,6 +58,10 @@ def _api_requests_served(url: str) -> int:
     )
 
 
+# Not the bento: the same code as the source tree's embedded topology, and a minute of
+# fuzzing on a loaded 2-core machine; test_bento.py and the bento's classify suites
+# check what packaging could change.
+@pytest.mark.server_kinds("embedded", "remote")
 def test_fuzzing_finds_no_server_error_and_no_response_off_the_schema(
     server: Server, tmp_root: Path
 ) -> None:
