@@ -1,4 +1,5 @@
-"""Bounded request heads: a size limit (431) and a deadline for reading a head (408).
+"""Bounded request heads (a size limit, 431, and a deadline for reading a head, 408), and
+every request timed at the wire.
 
 ``bentoml serve`` starts uvicorn itself (``_bentoml_impl/worker/service.py`` in
 BentoML 1.4.39) and passes it neither ``http=`` nor ``h11_max_incomplete_event_size``:
@@ -16,23 +17,57 @@ worker loads before it builds ``uvicorn.Config``. It also puts an ASGI middlewar
 around the whole app if asked (``outermost``), ahead of BentoML's own middlewares,
 which ``Service.add_asgi_middleware`` cannot do (``route_labels`` uses it).
 
+The protocol also times every request for ``credit_request_duration_seconds``
+(``metrics.request_duration``), from the first byte of its head parsed to the last byte
+of its answer written: the clock a client's is closest to. BentoML's own histogram
+starts when its middleware is called, after uvicorn has parsed the head, made the
+request's task and the event loop has come round to it, and stops when the body is
+handed back: under load, the waits for the loop (where latency hides) were outside it.
+
+* The clock starts in ``on_message_begin``, which the parser calls at the first byte of
+  each request (not at the first ``data_received`` of a head): pipelined requests that
+  arrive in one read each get their own, and a head sent over several reads is timed
+  from its first. What waits in the socket before the loop reads it stays invisible.
+* It stops in uvicorn's ``send`` of the request's cycle, right after the write that
+  completes the answer (and ``on_response_complete``, which uvicorn calls from there but
+  which does not say which request finished: with pipelining it may not be the newest).
+  The cycle's ``send`` is wrapped as the cycle is made, so uvicorn's own answers (a 500
+  when the app fails) are timed with their status too.
+* The ``endpoint`` label is the one ``route_labels.RouteLabels`` leaves in the scope
+  (``ENDPOINT_KEY``): never a raw path. A request the app never saw is ``<unknown>``.
+* The refusals the protocol answers itself are counted too, as ``<unknown>``: 431 (a
+  head too large), 408 (a head too slow) and uvicorn's 400 (a head that does not parse).
+  A request whose client left before its answer was written is not counted.
+
 The fast path costs one addition and two comparisons per ``data_received``: the
 exact size of a head is computed only when the bytes received while it was
 incomplete pass the limit, and the deadline's timer is armed only for a connection
-that has just been opened or whose head did not arrive in one read.
+that has just been opened or whose head did not arrive in one read. Timing adds two
+clock reads per request, one small object, one extra call per ``send`` and a cached
+histogram child's ``observe``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any, ClassVar, Final
 
 import orjson
 import uvicorn.config
 from starlette.types import ASGIApp
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+from credit_risk.serving.metrics import observe_request
+from credit_risk.serving.route_labels import ENDPOINT_KEY, UNKNOWN_ENDPOINT
 
 logger = logging.getLogger("credit_risk.heads")
 
@@ -84,6 +119,9 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         """Bytes received while the current head was incomplete (an upper bound)."""
         self._head_deadline: asyncio.TimerHandle | None = None
         self._refused = False
+        self._began = 0.0
+        """When the current head's first byte was parsed (``perf_counter``); 0 between
+        a head's end and the next one's first byte."""
 
     # --- the connection ------------------------------------------------------------
 
@@ -119,10 +157,23 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             # A kept-alive connection's next head that did not come in one read.
             self._arm_deadline()
 
+    def send_400_response(self, msg: str) -> None:
+        """As uvicorn's (a request that does not parse), counted if it was a head's."""
+        super().send_400_response(msg)
+        if self._in_head:
+            # Not a body's error: that request has its cycle, whose answer is timed.
+            self._observe_refusal(400)
+
     # --- parser callbacks ----------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        """As uvicorn's; the request's clock starts at its first byte."""
+        self._began = perf_counter()
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
-        """Refuse a head larger than the limit (431); otherwise as uvicorn's."""
+        """Refuse a head larger than the limit (431); otherwise as uvicorn's, and the
+        request's answer timed."""
         if self._refused:
             return
         self._in_head = False
@@ -131,7 +182,13 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         if received > self.max_head_bytes and self._head_size() > self.max_head_bytes:
             self._refuse_too_large()
             return
+        began, self._began = self._began, 0.0
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:
+            # uvicorn made this head's cycle (an upgrade makes none). Its task, made
+            # just now, has not run: the app and uvicorn's own 500 will find this send.
+            cycle.send = _TimedAnswer(cycle, began).send  # type: ignore[method-assign]
 
     def on_body(self, body: bytes) -> None:
         """As uvicorn's, unless the head was refused (there is no request then)."""
@@ -203,6 +260,16 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(head))
+        self._observe_refusal(status)
+
+    def _observe_refusal(self, status: int) -> None:
+        """Count an answer the protocol wrote itself for a head: no route is known."""
+        if self._began:
+            elapsed = perf_counter() - self._began
+        else:
+            # Only blank lines came: a 408's deadline started with them (or the connection).
+            elapsed = self.head_timeout_s if status == 408 else 0.0
+        observe_request(elapsed, status, UNKNOWN_ENDPOINT)
 
     # --- the deadline --------------------------------------------------------------
 
@@ -214,6 +281,36 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         if self._head_deadline is not None:
             self._head_deadline.cancel()
             self._head_deadline = None
+
+
+class _TimedAnswer:
+    """One request's clock, stopped in uvicorn's ``send`` of its cycle as the write that
+    completes the answer returns."""
+
+    __slots__ = ("_began", "_cycle", "_status")
+
+    def __init__(self, cycle: RequestResponseCycle, began: float) -> None:
+        # Weakly: the cycle holds this object's send, and a strong reference back would
+        # leave a reference cycle per request to the garbage collector, whose pauses
+        # once halved the service's p99 (service.py); uvicorn breaks its own in run_asgi.
+        self._cycle = weakref.ref(cycle)
+        self._began = began
+        self._status = 0
+
+    async def send(self, message: ASGISendEvent) -> None:
+        """uvicorn's ``send``, noting the status and, once the answer is complete,
+        observing the request (once: a disconnected cycle ignores later sends)."""
+        cycle = self._cycle()
+        if cycle is None:
+            return  # its task is over: nobody to answer
+        if message["type"] == "http.response.start":
+            self._status = message["status"]
+        await RequestResponseCycle.send(cycle, message)
+        if self._status and cycle.response_complete:
+            elapsed = perf_counter() - self._began
+            scope: dict[str, Any] = cycle.scope  # type: ignore[assignment]
+            observe_request(elapsed, self._status, scope.get(ENDPOINT_KEY, UNKNOWN_ENDPOINT))
+            self._status = 0
 
 
 def _client(address: tuple[str, int] | None) -> str:

@@ -4,6 +4,13 @@
 Every name defined here, in ``credit_risk.records.health`` and in ``credit_risk.drift.live``
 is what the dashboards (``deploy/monitoring/dashboards``) may query, with BentoML's own
 ``bentoml_service_*`` series (``BENTOML_METRICS``).
+
+Two histograms time requests. ``credit_request_duration_seconds`` (``request_duration``)
+is measured at the wire, by the uvicorn protocol (``credit_risk.serving.heads``): from a
+request's first byte parsed to its answer's last byte written. BentoML's
+``bentoml_service_request_duration_seconds`` is measured inside its app, from its metrics
+middleware being called to the last body handed back to uvicorn, and misses the waits
+in between (docs/operations.md#reading-the-metrics).
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from typing import Final
 import bentoml
 import numpy as np
 import prometheus_client
+
+from credit_risk.serving.route_labels import UNKNOWN_ENDPOINT
 
 PROBABILITY_BUCKETS: Final = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -30,9 +39,10 @@ LATENCY_BUCKETS: Final = (
     10.0,
     30.0,
 )
-"""Request duration buckets, in seconds, of BentoML's own histogram: 0.25 ms to 1 s
-geometrically (the service answers a single application in about a millisecond, a
-batch of 1,000 in tens of ms), then coarse up to the 30 s request timeout."""
+"""Request duration buckets, in seconds, of both request histograms (``request_duration``
+and BentoML's own): 0.25 ms to 1 s geometrically (the service answers a single
+application in about a millisecond, a batch of 1,000 in tens of ms), then coarse up to
+the 30 s request timeout."""
 
 BENTOML_METRICS: Final = frozenset(
     {
@@ -86,6 +96,20 @@ build_info = prometheus_client.Gauge(
     multiprocess_mode="livemax",
 )
 
+request_duration = prometheus_client.Histogram(
+    name="credit_request_duration_seconds",
+    documentation="Requests from their first byte read to their answer's last byte written, "
+    "by endpoint (a route, or <unknown>) and status.",
+    # endpoint: RouteLabels' bounded label, never the raw path; status: the few the
+    # service answers. Bounded both ways, so the children are kept (observe_request).
+    labelnames=["endpoint", "http_response_code"],
+    buckets=LATENCY_BUCKETS,
+)
+
+_request_children: dict[tuple[str, int], prometheus_client.Histogram] = {}
+"""``request_duration``'s child per (endpoint, status): ``labels()`` validates, joins and
+locks at every call, several times the cost of the dictionary look-up."""
+
 AGREED: Final = "agreed"
 DISAGREED: Final = "disagreed"
 
@@ -118,6 +142,24 @@ def served_model_tag() -> str:
     """The ``model_tag`` label of this worker's decision metrics (``NO_MODEL`` before
     ``serving``)."""
     return _served["model_tag"]
+
+
+def observe_request(seconds: float, status: int, endpoint: str = UNKNOWN_ENDPOINT) -> None:
+    """Observe one answered request in ``credit_request_duration_seconds``.
+
+    Args:
+        seconds: from the request's first byte parsed to its answer's last byte written.
+        status: the answer's HTTP status.
+        endpoint: the request's bounded ``endpoint`` label (``RouteLabels``); requests
+            that no route was asked for, or that were refused before a route could be
+            known (a 431 or 408 head), are ``UNKNOWN_ENDPOINT``.
+    """
+    key = (endpoint, status)
+    child = _request_children.get(key)
+    if child is None:
+        child = request_duration.labels(endpoint=endpoint, http_response_code=str(status))
+        _request_children[key] = child
+    child.observe(seconds)
 
 
 def count_challenger(agreed: int, disagreed: int) -> None:

@@ -12,7 +12,9 @@ So the label is set in two places:
   puts it there), replaces ``scope["path"]`` with a bounded label before BentoML's
   middlewares read it: an API route's own path, a mount's prefix for anything under
   it (``/app``, ``/static_content``), the paths that our own middlewares answer
-  (``extra_paths``), and ``UNKNOWN_ENDPOINT`` for everything else;
+  (``extra_paths``), and ``UNKNOWN_ENDPOINT`` for everything else. It also leaves the
+  label under ``ENDPOINT_KEY``, where the protocol's own histogram finds it
+  (``credit_request_duration_seconds``, ``heads.py``);
 * ``RestorePath``, the first middleware added with ``add_asgi_middleware``, puts the
   real path back, so that our middlewares and BentoML's routing see the request as it
   came (an unknown path is still a 401 without the key, then a 404).
@@ -41,6 +43,10 @@ and no prefix of BentoML's skip lists (``/livez``...): such requests are still c
 
 ORIGINAL_PATH_KEY: Final = "credit_risk.original_path"
 """Where ``RouteLabels`` keeps the real path in the scope for ``RestorePath``."""
+
+ENDPOINT_KEY: Final = "credit_risk.endpoint"
+"""Where ``RouteLabels`` leaves the request's label in the scope, the same dict uvicorn's
+protocol holds: ``heads.BoundedHeadProtocol`` labels its request histogram with it."""
 
 ACCESS_LOGGER: Final = "bentoml.access"
 """BentoML's access log (``bentoml/_internal/server/http/access.py``)."""
@@ -82,6 +88,8 @@ class RouteLabels:
             return
         path: str = scope["path"]
         label = self.label(path)
+        # For the protocol's histogram (heads.py), which reads it when the answer is out.
+        scope[ENDPOINT_KEY] = label
         if label == path:
             await self.app(scope, receive, send)
             return

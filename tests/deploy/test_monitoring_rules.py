@@ -51,7 +51,7 @@ def alert_names() -> set[str]:
 
 
 def test_rules_load() -> None:
-    assert "SUCCESS: 18 rules found" in run_promtool("check", "rules", "rules.yml")
+    assert "SUCCESS: 19 rules found" in run_promtool("check", "rules", "rules.yml")
 
 
 def test_every_alert_fires_on_a_bad_series_and_not_on_a_healthy_one() -> None:

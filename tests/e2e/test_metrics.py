@@ -1,5 +1,8 @@
 """What ``/metrics`` says on a served instance: latency buckets that resolve a ~1 ms
-answer, ``credit_build_info`` naming what is served, and decisions by model tag.
+answer, the protocol's own request histogram (``credit_request_duration_seconds``: every
+request counted once, with its route's label and status, the 431 refusals included, and
+each one's time enclosing BentoML's), ``credit_build_info`` naming what is served, and
+decisions by model tag.
 
 How close the histogram's quantiles come to a client's is measured, not asserted:
 ``benchmarks/latency_quantiles.py`` (docs/operations.md#reading-the-metrics).
@@ -8,7 +11,11 @@ How close the histogram's quantiles come to a client's is measured, not asserted
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import math
+import re
+import socket
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,10 +23,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from credit_risk.schema import COURSE_EXAMPLE
 from credit_risk.serving.metrics import LATENCY_BUCKETS
-from tests.support.histograms import delta, histogram_quantile, read_buckets
+from credit_risk.serving.route_labels import UNKNOWN_ENDPOINT
+from tests.support.histograms import Buckets, delta, histogram_quantile, read_buckets
+from tests.support.servers import Server
 
 DURATION = "bentoml_service_request_duration_seconds"
+WIRE = "credit_request_duration_seconds"
 CLASSIFY = {"endpoint": "/classify", "http_response_code": "200"}
+REQUESTS = 25
+OVERSIZED_HEAD = 70_000
+"""Over ``CREDIT_RISK_MAX_HEAD_BYTES`` (64 KiB by default): answered 431 by the protocol."""
 
 
 def _samples(client: httpx.Client, name: str) -> list[tuple[dict[str, str], float]]:
@@ -43,6 +56,90 @@ def test_latency_buckets_resolve_a_millisecond(client: httpx.Client) -> None:
     assert observed[math.inf] == 20
     p50 = histogram_quantile(0.5, observed)
     assert 0 < p50 <= histogram_quantile(0.99, observed) <= max(LATENCY_BUCKETS)
+
+
+def _raw_exchange(server: Server, request: bytes, answers: int) -> bytes:
+    """Write ``request`` on one connection; what comes back until ``answers`` heads came
+    and the connection went quiet, or it was closed."""
+    parts = urlsplit(server.url)
+    assert parts.hostname is not None and parts.port is not None
+    received = b""
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as raw:
+        raw.sendall(request)
+        try:
+            while received.count(b"HTTP/1.1 ") < answers or not received.endswith(b"}"):
+                chunk = raw.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return received
+
+
+def _classify_request() -> bytes:
+    body = json.dumps(COURSE_EXAMPLE).encode()
+    head = (
+        "POST /classify HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _counts(text: str, labels: dict[str, str]) -> float:
+    return read_buckets(text, WIRE, labels).get(math.inf, 0.0)
+
+
+def test_the_protocol_times_every_request_once_with_its_route_and_status(
+    server: Server, client: httpx.Client
+) -> None:
+    text = client.get("/metrics").text
+    wire_before, app_before = (
+        read_buckets(text, WIRE, CLASSIFY),
+        read_buckets(text, DURATION, CLASSIFY),
+    )
+    refused_before = _counts(text, {"endpoint": UNKNOWN_ENDPOINT, "http_response_code": "431"})
+
+    for _ in range(REQUESTS):
+        assert client.post("/classify", json=COURSE_EXAMPLE).status_code == 200
+    # Two requests pipelined in one write: each counted, answered in order.
+    pipelined = _raw_exchange(server, _classify_request() * 2, answers=2)
+    assert pipelined.count(b"HTTP/1.1 200") == 2, pipelined[:300]
+    # Unknown paths: one label for all, under the status they were answered.
+    statuses = {client.get(f"/no-such-page-{i}").status_code for i in range(3)}
+    assert len(statuses) == 1, statuses
+    (unknown_status,) = statuses
+    unknown = {"endpoint": UNKNOWN_ENDPOINT, "http_response_code": str(unknown_status)}
+    unknown_before = _counts(text, unknown)
+    # A head over the limit, answered 431 by the protocol itself.
+    filler = b"a" * OVERSIZED_HEAD
+    refused = _raw_exchange(
+        server, b"GET /classify HTTP/1.1\r\nHost: test\r\nX-Filler: " + filler + b"\r\n\r\n", 1
+    )
+    assert refused.startswith(b"HTTP/1.1 431"), refused[:200]
+
+    after = client.get("/metrics").text
+    wire = delta(read_buckets(after, WIRE, CLASSIFY), wire_before)
+    app = delta(read_buckets(after, DURATION, CLASSIFY), app_before)
+    assert wire[math.inf] == REQUESTS + 2
+    assert app[math.inf] == REQUESTS + 2
+    assert [bound for bound in wire if not math.isinf(bound)] == list(LATENCY_BUCKETS)
+    _assert_encloses(wire, app)
+    assert _counts(after, unknown) - unknown_before == 3
+    assert _counts(after, {"endpoint": UNKNOWN_ENDPOINT, "http_response_code": "431"}) == (
+        refused_before + 1
+    )
+    labels = set(re.findall(rf'^{WIRE}_count{{endpoint="([^"]*)"', after, re.MULTILINE))
+    assert not any("no-such" in label for label in labels), labels
+
+
+def _assert_encloses(wire: Buckets, app: Buckets) -> None:
+    """Each request's clock at the wire (from its first byte parsed to its answer written)
+    runs around BentoML's (from its middleware called to its last body handed over): so
+    under every bound there are at most as many of the first as of the second."""
+    for bound, count in wire.items():
+        assert count <= app[bound], (bound, wire, app)
+    assert histogram_quantile(0.5, wire) >= histogram_quantile(0.5, app)
 
 
 def test_build_info_names_the_served_model_policy_and_code(

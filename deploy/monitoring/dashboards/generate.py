@@ -64,11 +64,18 @@ def panel(
     }
 
 
-def quantile(q: float, endpoint: str) -> str:
-    """PromQL for quantile ``q`` of BentoML's request duration histogram at ``endpoint``."""
+WIRE_DURATION: Final = "credit_request_duration_seconds"
+"""The service's request histogram, timed by its uvicorn protocol from a request's first
+byte to its answer's last: what a client sees, less the network."""
+APP_DURATION: Final = "bentoml_service_request_duration_seconds"
+"""BentoML's, timed inside its app: without the waits for the event loop."""
+
+
+def quantile(q: float, endpoint: str, histogram: str = WIRE_DURATION) -> str:
+    """PromQL for quantile ``q`` of a request duration ``histogram`` at ``endpoint``."""
     return (
         f"histogram_quantile({q}, sum by (le) (rate("
-        f'bentoml_service_request_duration_seconds_bucket{{endpoint="{endpoint}"}}[{RATE}])))'
+        f'{histogram}_bucket{{endpoint="{endpoint}"}}[{RATE}])))'
     )
 
 
@@ -103,12 +110,15 @@ def panels() -> list[Panel]:
             "Latency quantiles",
             [
                 (quantile(0.5, "/classify"), "/classify p50"),
+                (quantile(0.99, "/classify", APP_DURATION), "/classify p99 in the app"),
                 (quantile(0.99, "/classify"), "/classify p99"),
                 (quantile(0.99, "/classify_batch"), "/classify_batch p99"),
             ],
             unit="s",
-            description="From BentoML's own histogram, measured from its middleware "
-            "(docs/operations.md#reading-the-metrics).",
+            description="At the wire (the service's uvicorn protocol: from a request's "
+            "first byte to its answer's last, the alert's), and /classify's p99 inside "
+            "BentoML's app, which misses the waits for the event loop: a gap between the "
+            "two p99s is queueing (docs/operations.md#reading-the-metrics).",
         ),
         panel(
             "Decisions by status",

@@ -72,3 +72,18 @@ def test_latency_buckets_resolve_a_millisecond_within_a_few_percent() -> None:
     assert histogram_quantile(0.5, buckets) == pytest.approx(0.001, rel=0.05)
     p99 = 0.001 * math.exp(0.5 * normal.inv_cdf(0.99))
     assert histogram_quantile(0.99, buckets) == pytest.approx(p99, rel=0.05)
+
+
+def test_observe_request_counts_under_the_bounded_labels_with_the_latency_buckets() -> None:
+    def count(endpoint: str, status: str) -> float:
+        labels = {"endpoint": endpoint, "http_response_code": status}
+        return _sample("credit_request_duration_seconds_count", labels)
+
+    before = count("/classify", "200"), count("<unknown>", "431")
+    metrics.observe_request(0.0012, 200, "/classify")
+    metrics.observe_request(0.0013, 200, "/classify")  # the child kept from the first
+    metrics.observe_request(0.5, 431)  # no route known: the one unknown label
+    assert (count("/classify", "200") - before[0], count("<unknown>", "431") - before[1]) == (2, 1)
+    within = {"endpoint": "/classify", "http_response_code": "200", "le": "0.00126"}
+    assert _sample("credit_request_duration_seconds_bucket", within) >= 1
+    assert metrics.request_duration._upper_bounds == [*metrics.LATENCY_BUCKETS, math.inf]
