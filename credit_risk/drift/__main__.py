@@ -16,11 +16,12 @@ import datetime as dt
 import logging
 import sys
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import Final
 
 from rich.console import Console
 from rich.table import Table
 
+from credit_risk.commands import command_parser
 from credit_risk.drift.psi import ReferenceBins
 from credit_risk.drift.report import (
     DriftReport,
@@ -40,16 +41,8 @@ from credit_risk.records.reader import (
 )
 
 EXIT_NOTHING_TO_COMPARE: Final = 3
-EXIT_USAGE: Final = 4
 
 console = Console(stderr=True)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse's own code 2 would read as "act" to a scheduler.
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _since(text: str) -> dt.datetime:
@@ -61,11 +54,7 @@ def _since(text: str) -> dt.datetime:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = _Parser(
-        prog="python -m credit_risk.drift",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("python -m credit_risk.drift", __doc__)
     parser.add_argument(
         "--records",
         type=Path,

@@ -24,8 +24,9 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import Final
 
+from credit_risk.commands import EXIT_USAGE, CommandParser, command_parser
 from credit_risk.outcomes.backtest import Outcomes, Thresholds, backtest
 from credit_risk.outcomes.html import write_report
 from credit_risk.outcomes.join import JOINED, create_decisions
@@ -38,32 +39,20 @@ from credit_risk.outcomes.store import (
 )
 
 EXIT_NOTHING_TO_COMPARE: Final = 3
-EXIT_USAGE: Final = 4
 OBSERVED_AFTER_DAYS: Final = 365
 """``simulate``: an outcome is observed this long after its decision."""
 
 log = logging.getLogger("credit_risk.outcomes")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse's own code 2 would read as "act" to a scheduler.
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = _Parser(
-        prog="python -m credit_risk.outcomes",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("python -m credit_risk.outcomes", __doc__)
     parser.add_argument("--monitoring-dir", type=Path, default=Path("monitoring"))
     parser.add_argument(
         "--records", type=Path, help="decision records (default: the monitoring dir)"
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     load = commands.add_parser("load", help="store outcome files")
     load.add_argument("files", type=Path, nargs="+")
     report = commands.add_parser("report", help="the back-test report")

@@ -20,11 +20,12 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import Final
 
 from rich.console import Console
 from rich.table import Table
 
+from credit_risk.commands import command_parser
 from credit_risk.model import DEFAULT_MODEL_TAG
 from credit_risk.model.audit.applications import Applications
 from credit_risk.model.audit.protected import DEFAULT_PROTECTED_FIELD
@@ -38,7 +39,6 @@ from credit_risk.vocabulary import APPLICATION_FIELDS
 
 EXIT_FAILED: Final = 1
 EXIT_NOTHING_TO_AUDIT: Final = 3
-EXIT_USAGE: Final = 4
 DEFAULT_GENERATED: Final = 10_000
 
 console = Console()
@@ -46,20 +46,9 @@ if not console.is_terminal:  # a file or a pipe: wide enough for the tables
     console = Console(width=120)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse's own code 2 is not among ours.
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = _Parser(
-        prog="python -m credit_risk.model.audit",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("python -m credit_risk.model.audit", __doc__)
     parser.add_argument(
         "--model", default=DEFAULT_MODEL_TAG, help="model store tag (default: latest)"
     )

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from credit_risk.model.audit.__main__ import (
-    EXIT_FAILED,
-    EXIT_NOTHING_TO_AUDIT,
-    EXIT_USAGE,
-    main,
-)
+from credit_risk.commands import EXIT_USAGE
+from credit_risk.model.audit.__main__ import EXIT_FAILED, EXIT_NOTHING_TO_AUDIT, main
 from credit_risk.training.data import Dataset
 
 
