@@ -18,6 +18,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Annotated, Any, Final
 
 import anyio
@@ -35,6 +36,7 @@ from credit_risk.csv_format import (
 from credit_risk.decisions import DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import application_columns, encode_application, encode_columns
+from credit_risk.model import CARD_HTML, CARD_MARKDOWN
 from credit_risk.model.store import load_from_store
 from credit_risk.records import (
     RecordsDirectoryError,
@@ -47,11 +49,14 @@ from credit_risk.records import (
 )
 from credit_risk.schema import (
     MAX_BATCH_SIZE,
+    MODEL_CARD_ROUTE,
     ApplicationBatch,
     BatchDecisions,
+    CardFormat,
     CreditApplication,
     Decision,
     ModelCard,
+    ModelCardText,
 )
 from credit_risk.serving import metrics as serving_metrics
 from credit_risk.serving.aws.sagemaker import (
@@ -151,7 +156,11 @@ class CreditRiskRunner:
     model_ref = MODEL_REF
 
     def __init__(self) -> None:
-        self.served = load_from_store(self.model_ref, nthread=settings.xgb_nthread)
+        self.served = load_from_store(
+            self.model_ref,
+            nthread=settings.xgb_nthread,
+            allow_scored_protected=settings.allow_scored_protected,
+        )
         logger.info("Runner loaded %s", self.served.tag)
         # The booster and its metadata live for the whole process: freezing
         # them keeps the generation-2 collector from walking them, which
@@ -182,7 +191,9 @@ class CreditRiskRunner:
     @bentoml.api
     def card(self) -> dict[str, Any]:
         """The ``ModelCard`` (as JSON) of the model this runner scores with."""
-        card = ModelCard.of(self.served.tag, self.served.metadata, settings.topology)
+        card = ModelCard.of(
+            self.served.tag, self.served.metadata, settings.topology, self.served.scored_protected
+        )
         return card.model_dump(mode="json")
 
 
@@ -365,6 +376,22 @@ class CreditRiskClassifier:
     async def model(self) -> ModelCard:
         """The served model's tag, metrics and decision policy."""
         return await self._model_card()
+
+    @bentoml.api(route=MODEL_CARD_ROUTE)
+    async def model_card(self, format: CardFormat = "html") -> ModelCardText:
+        """The served model's card (intended use, data, performance, what is proven of
+        it, fairness), as written with it at training: HTML or Markdown."""
+        card = await self._model_card()
+        name = CARD_HTML if format == "html" else CARD_MARKDOWN
+        path = Path(MODEL_REF.stored.path) / name
+        try:
+            text = await anyio.Path(path).read_text()
+        except FileNotFoundError:
+            raise bentoml.exceptions.NotFound(
+                f"{card.model_tag} has no model card: it was trained before cards were "
+                "written; retrain with `python train.py`."
+            ) from None
+        return ModelCardText(model_tag=card.model_tag, format=format, text=text)
 
 
 # Bounded request heads (431, 408) and an idle keep-alive longer than a front's, in

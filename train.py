@@ -17,6 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from credit_risk.model import DEFAULT_MODEL_TAG
+from credit_risk.model.audit.proofs import ModelPropertyError, require_proofs
 from credit_risk.model.metadata import METRIC_NAMES, CalibrationBin, Metrics
 from credit_risk.model.store import save_to_store
 from credit_risk.policy import COURSE_POLICY, DecisionPolicy
@@ -28,7 +29,7 @@ from credit_risk.training.evaluation import (
     model_metadata,
 )
 from credit_risk.training.recipes import COURSE_RECIPE, DEFAULT_RECIPE, Recipe, fit, tune
-from credit_risk.training.reports import write_reports
+from credit_risk.training.reports import write_governance_reports, write_reports
 
 console = Console()
 logger = logging.getLogger("train")
@@ -122,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     console.print(
         f"Data: {len(frame)} applications from [bold]{dataset.path}[/] (source: {dataset.source})"
     )
-    recipe = tuned_recipe(frame, args.trials) if args.tune else DEFAULT_RECIPE
+    recipe = (tuned_recipe(frame, args.trials) if args.tune else DEFAULT_RECIPE).hiding(
+        policy.protected_fields
+    )
     chosen_name = "tuned" if args.tune else "default"
     recipes = {"course baseline": COURSE_RECIPE, chosen_name: recipe}
 
@@ -139,8 +142,24 @@ def main(argv: list[str] | None = None) -> None:
         task = progress.add_task("final fit on all rows", total=1)
         booster = fit(frame, recipe)
         progress.advance(task)
+    try:
+        proofs = require_proofs(booster, recipe.unscored_fields)
+    except ModelPropertyError as failed:
+        # Nothing is saved: a model that fails a fair-lending proof must never serve.
+        raise SystemExit(f"Not saved: {failed}") from None
+    console.print(
+        "Proven on the trees: no protected field scored "
+        f"({', '.join(recipe.unscored_fields)}), the directions of "
+        f"{', '.join(proofs.summary().directions)}, Regulation B's elderly rule"
+    )
     chosen = results[chosen_name]
-    metadata = model_metadata(dataset, chosen, baseline=results["course baseline"], policy=policy)
+    metadata = model_metadata(
+        dataset,
+        chosen,
+        baseline=results["course baseline"],
+        policy=policy,
+        proofs=proofs.summary(),
+    )
     model = save_to_store(booster, metadata)
 
     metrics = {name: result.metrics for name, result in results.items()}
@@ -158,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         chosen.holdout.probabilities,
         metadata.calibration,
     )
+    written += write_governance_reports(args.reports_dir, str(model.tag), metadata)
     console.print("Reports: " + ", ".join(str(path) for path in written))
     console.print(f"Saved model: [bold green]{model.tag}[/] ({DEFAULT_MODEL_TAG} now points to it)")
 

@@ -37,9 +37,11 @@ def _derived(fields: Mapping[str, Any], divide: Callable[[Any, Any], Any]) -> di
         "installment_to_income": divide(installment, fields["income"]),
         "expenses_to_income": divide(fields["expenses"], fields["income"]),
         "free_income": fields["income"] - fields["expenses"] - installment,
-        "debt_to_assets": divide(fields["debt"], fields["assets"]),
+        # Never missing for a declared debt and assets (assets of 0 included), and
+        # falling as assets grow: a ratio over assets alone is missing at 0 and huge
+        # just above, which no monotone constraint can order.
+        "debt_share": divide(fields["debt"], fields["debt"] + fields["assets"] + 1.0),
         "net_assets": fields["assets"] - fields["debt"],
-        "seniority_to_age": divide(fields["seniority"], fields["age"]),
     }
 
 
@@ -49,9 +51,8 @@ DERIVED_SOURCES: Final[dict[str, tuple[str, ...]]] = {
     "installment_to_income": ("amount", "time", "income"),
     "expenses_to_income": ("expenses", "income"),
     "free_income": ("income", "expenses", "amount", "time"),
-    "debt_to_assets": ("debt", "assets"),
+    "debt_share": ("debt", "assets"),
     "net_assets": ("assets", "debt"),
-    "seniority_to_age": ("seniority", "age"),
 }
 """Application fields each derived feature is computed from, for reason codes."""
 
@@ -70,15 +71,60 @@ FEATURE_SOURCES: Final[dict[str, tuple[str, ...]]] = {
 
 MONOTONE_CONSTRAINTS: Final[dict[str, int]] = {
     "seniority": -1,
+    "age": -1,
     "income": -1,
     "assets": -1,
+    "amount": 1,
+    "records=no": -1,
     "records=yes": 1,
     "loan_to_value": 1,
+    "installment": 1,
     "installment_to_income": 1,
+    "expenses_to_income": 1,
     "free_income": -1,
+    "debt_share": 1,
     "net_assets": -1,
 }
-"""Where domain sense fixes the direction: +1 raises the default risk, -1 lowers it."""
+"""Where domain sense fixes the direction: +1 raises the default risk, -1 lowers it.
+
+Every encoded feature fed by a field with a declared direction
+(``vocabulary.FIELD_DIRECTIONS``) is constrained, in the sense that makes the field's
+direction hold (``FED_FEATURE_SLOPES``); ``credit_risk.model.audit.proofs`` proves it
+on the trees. ``age`` is constrained for Regulation B's elderly rule
+(``ELDERLY_AGE``)."""
+
+FED_FEATURE_SLOPES: Final[dict[str, dict[str, int]]] = {
+    "seniority": {"seniority": 1},
+    "income": {
+        "income": 1,
+        "installment_to_income": -1,
+        "expenses_to_income": -1,
+        "free_income": 1,
+    },
+    "assets": {"assets": 1, "debt_share": -1, "net_assets": 1},
+    "amount": {
+        "amount": 1,
+        "loan_to_value": 1,
+        "installment": 1,
+        "installment_to_income": 1,
+        "free_income": -1,
+    },
+    "records": {"records=no": -1, "records=yes": 1},
+    "age": {"age": 1},
+}
+"""How each encoded feature moves as a field with a direction grows (+1 up, -1 down),
+all else equal: the fields of ``vocabulary.FIELD_DIRECTIONS``, and ``age``. For
+``records``, growing is "no" to "yes". A unit test checks the slopes on the encoding."""
+
+ELDERLY_AGE: Final = 62
+"""Regulation B's elderly applicant (12 CFR 1002.6(b)(2)(ii)): 62 or older. The model
+reads ``min(age, ELDERLY_AGE)``, so every elderly applicant reads as 62: the oldest age
+the model can tell apart, which a risk falling with age (``MONOTONE_CONSTRAINTS``)
+makes the least risky (the proof is in ``credit_risk.model.audit.proofs``)."""
+
+AGE_GROUP: Final[tuple[str, ...]] = ("age",)
+"""Features in an interaction group of their own: the trees that split on age split on
+nothing else, so age adds one term to the margin, whatever the other fields are."""
 
 _ONE_HOT_OFFSET: Final = len(NUMERIC_FIELDS)
 _DERIVED_OFFSET: Final = _ONE_HOT_OFFSET + len(ONE_HOT_FEATURES)
@@ -102,6 +148,10 @@ def _number(value: float | None) -> float:
     return NAN if value is None else float(value)
 
 
+def _model_age(age: float) -> float:
+    return min(age, ELDERLY_AGE)
+
+
 def _declared_income(income: float) -> float:
     # An income of 0 means "not declared": the modeldata flavour of the data
     # records it as missing, so both flavours and the API agree on NaN.
@@ -112,6 +162,7 @@ def encode_application(application: CreditApplication) -> list[float]:
     """Encode one application as the model's feature vector (``FEATURE_NAMES`` order)."""
     fields = {name: _number(getattr(application, name)) for name in NUMERIC_FIELDS}
     fields["income"] = _declared_income(fields["income"])
+    fields["age"] = _model_age(fields["age"])
     vector = [fields[name] for name in NUMERIC_FIELDS]
     vector.extend([0.0] * len(ONE_HOT_FEATURES))
     for field, index in _CATEGORY_INDEX.items():
@@ -121,12 +172,14 @@ def encode_application(application: CreditApplication) -> list[float]:
 
 
 def _numeric_columns(columns: Mapping[str, Any]) -> dict[str, npt.NDArray[np.float64]]:
-    """The numeric fields as float64 columns, an undeclared income as NaN."""
+    """The numeric fields as float64 columns, as the model reads them: an undeclared
+    income as NaN, an age from 62 up as 62 (``ELDERLY_AGE``)."""
     fields = {
         name: np.asarray(columns[name], dtype=np.float64).reshape(-1) for name in NUMERIC_FIELDS
     }
     income = fields["income"]
     fields["income"] = np.where(income > 0, income, np.nan)
+    fields["age"] = np.minimum(fields["age"], ELDERLY_AGE)
     return fields
 
 

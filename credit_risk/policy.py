@@ -12,7 +12,13 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from credit_risk.vocabulary import Status
+from credit_risk.vocabulary import APPLICATION_FIELDS, Status
+
+PROTECTED_FIELDS: Final[tuple[str, ...]] = ("marital",)
+"""Application fields no model may score, by default: marital status is a prohibited
+basis under the US Equal Credit Opportunity Act (Regulation B, 12 CFR 1002.6(b)(1)),
+the strictest widely used rule. The API still takes them and the records keep them:
+fairness is measured on them. A policy can name more (``DecisionPolicy``)."""
 
 
 class Scorecard(BaseModel):
@@ -62,11 +68,18 @@ class DecisionPolicy(BaseModel):
     decline_above: float = Field(gt=0, lt=1)
     review_above: float = Field(gt=0, lt=1)
     scorecard: Scorecard = Scorecard()
+    protected_fields: tuple[str, ...] = PROTECTED_FIELDS
+    """Application fields the model must not score: training hides them from it, the
+    trees are checked for them, and serving refuses a model that splits on one
+    (``credit_risk.model.audit.proofs``)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> DecisionPolicy:
         if self.review_above > self.decline_above:
             raise ValueError("review_above must not exceed decline_above")
+        unknown = sorted(set(self.protected_fields) - set(APPLICATION_FIELDS))
+        if unknown:
+            raise ValueError(f"protected_fields names no application field: {unknown}")
         return self
 
     def status(self, default_probability: float) -> Status:

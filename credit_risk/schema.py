@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from credit_risk.model.metadata import Metrics, ModelMetadata, Reference
+from credit_risk.model.metadata import (
+    FairLendingProofs,
+    FairnessTable,
+    Metrics,
+    ModelMetadata,
+    Reference,
+)
 from credit_risk.policy import DecisionPolicy
 from credit_risk.vocabulary import (
     APPLICATION_FIELDS,
@@ -154,6 +160,12 @@ class BatchDecisions(BaseModel):
     decisions: list[Decision]
 
 
+MODEL_CARD_ROUTE: Final = "/model/card"
+"""Where the service serves the model card (``ModelCardText``)."""
+
+CardFormat = Literal["html", "markdown"]
+
+
 class ModelCard(BaseModel):
     """What the service is serving: the model's tag, metrics and decision policy."""
 
@@ -167,9 +179,30 @@ class ModelCard(BaseModel):
     data_sha256: str
     trained_at: str
     topology: str
+    proofs: FairLendingProofs = Field(
+        description="The fair-lending properties proven on the trees at training."
+    )
+    fairness: FairnessTable = Field(
+        description="Approval rates, adverse impact ratios, default rates and calibration "
+        "by group on the held-out data."
+    )
+    scored_protected_fields: list[str] = Field(
+        default=[],
+        description="Protected fields the model scores, served only because "
+        "CREDIT_RISK_ALLOW_SCORED_PROTECTED allows them: empty for a lawful model.",
+    )
+    card_path: str = Field(
+        default=MODEL_CARD_ROUTE, description="Where the model card is served (POST)."
+    )
 
     @classmethod
-    def of(cls, model_tag: str, metadata: ModelMetadata, topology: str) -> ModelCard:
+    def of(
+        cls,
+        model_tag: str,
+        metadata: ModelMetadata,
+        topology: str,
+        scored_protected_fields: list[str] | tuple[str, ...] = (),
+    ) -> ModelCard:
         """The card of a stored model (its tag and metadata) served in ``topology``."""
         return cls(
             model_tag=model_tag,
@@ -182,4 +215,15 @@ class ModelCard(BaseModel):
             data_sha256=metadata.data_sha256,
             trained_at=metadata.trained_at,
             topology=topology,
+            proofs=metadata.proofs,
+            fairness=metadata.fairness,
+            scored_protected_fields=list(scored_protected_fields),
         )
+
+
+class ModelCardText(BaseModel):
+    """The model card, as written with the model at training (``credit_risk.model.card``)."""
+
+    model_tag: str
+    format: CardFormat
+    text: str

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
             "answers anyway, counting and logging every lost record."
         ),
     )
+    allow_scored_protected: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Protected fields (policy.PROTECTED_FIELDS, the model's policy) a model may "
+            'score and still be served, e.g. ["marital"]: /model and the card then say '
+            "so. Empty: a model scoring one is refused at load."
+        ),
+    )
     drift_window: int = Field(
         default=1000,
         ge=0,

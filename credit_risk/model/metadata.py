@@ -63,6 +63,58 @@ class CalibrationBin(BaseModel):
     max_predicted: float
 
 
+class GroupFairness(BaseModel):
+    """One group's decisions, beside the most favoured group of its kind."""
+
+    group: str
+    """The kind of group: ``age`` (bands) or ``marital``."""
+    value: str
+    applications: int
+    approved: int
+    approval_rate: float
+    adverse_impact_ratio: float | None = None
+    """Approval rate over the most favoured group's of the same kind; None for a group
+    too small to judge (``fairness.MIN_GROUP``)."""
+    below_four_fifths: bool
+    """The ratio is under 0.8: the four-fifths rule's flag for a closer look."""
+    default_rate: float | None = None
+    """Observed default rate, where outcomes are known (held-out data)."""
+    mean_predicted: float | None = None
+    """Mean predicted default probability: beside ``default_rate``, the calibration."""
+
+
+class FairnessTable(BaseModel):
+    """Approval rates, adverse impact ratios and, where known, default rates and
+    calibration by age band and marital status, over one population of decisions."""
+
+    population: str
+    """What was decided: ``held-out`` (the course's test split) or the records read."""
+    decisions: int
+    rows: list[GroupFairness]
+
+    @property
+    def flagged(self) -> list[GroupFairness]:
+        """The groups under four fifths of their most favoured group's approval rate."""
+        return [row for row in self.rows if row.below_four_fifths]
+
+
+class FairLendingProofs(BaseModel):
+    """What ``credit_risk.model.audit.proofs`` proved on the trees at training."""
+
+    scored_fields: list[str]
+    """Application fields some tree splits on."""
+    protected_fields: list[str]
+    """Fields the model must not score (``policy.PROTECTED_FIELDS`` and the policy's)."""
+    scored_protected_fields: list[str]
+    """Protected fields the trees split on: empty, or serving refuses the model."""
+    directions: dict[str, int]
+    """Per field, its proven direction (-1: more never raises the risk; +1: never lowers)."""
+    elderly_rule: bool
+    """Regulation B's elderly rule is proven for every applicant aged 62 or more."""
+    age_read_as: str
+    """How the model reads age."""
+
+
 class ModelMetadata(Metrics):
     """The metadata of a stored model; its metric fields are the chosen recipe's."""
 
@@ -89,6 +141,12 @@ class ModelMetadata(Metrics):
     """The course's recipe, evaluated the same way: the reference to beat."""
     trained_at: str
     """ISO 8601 UTC time of training, to the second."""
+    test_auc_interval: tuple[float, float]
+    """95% bootstrap interval of ``test_auc``."""
+    proofs: FairLendingProofs
+    """The fair-lending properties proven on the trees."""
+    fairness: FairnessTable
+    """Fairness on the course's test split, by the chosen recipe fitted on its train split."""
 
     @property
     def metrics(self) -> Metrics:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -26,9 +26,10 @@ from pydantic import ValidationError
 from credit_risk.features import FEATURE_NAMES, encode_columns
 from credit_risk.generator import ApplicationGenerator
 from credit_risk.model import MODEL_NAME, explainer, xgboost_reasons
+from credit_risk.model.audit.proofs import scored_fields
 from credit_risk.model.lean_xgboost import xgb
 from credit_risk.model.metadata import ModelMetadata, Reference
-from credit_risk.policy import DecisionPolicy
+from credit_risk.policy import PROTECTED_FIELDS, DecisionPolicy
 from credit_risk.reasons import FIELD_WEIGHTS
 from credit_risk.vocabulary import APPLICATION_FIELDS, NULLABLE_FIELDS
 
@@ -55,15 +56,54 @@ def save_to_store(
     with bentoml.models.create(
         MODEL_NAME,
         labels=dict(labels if labels is not None else metadata.store_labels()),
-        metadata=metadata.model_dump(mode="json"),
+        # BentoML's metadata takes no None: an absent optional field reads back as None.
+        metadata=metadata.model_dump(mode="json", exclude_none=True),
     ) as model:
         booster.save_model(Path(model.path) / BOOSTER_FILE)
+        _write_card(Path(model.path), str(model.tag), metadata)
         # BentoML stages the model in a mkdtemp folder (mode 0700), and that mode
         # travels into bentos and images: AWS Lambda, which runs an image as a user
         # of its own, could then not read the model. Readable by all, like a package.
         Path(model.path).chmod(0o755)
     logger.info("Saved %s", model.tag)
     return model
+
+
+def _write_card(folder: Path, tag: str, metadata: ModelMetadata) -> None:
+    # Imported here: serving reads the card's files and never renders one.
+    from credit_risk.model import card
+
+    (folder / card.CARD_MARKDOWN).write_text(card.card_markdown(tag, metadata))
+    (folder / card.CARD_HTML).write_text(card.card_html(tag, metadata))
+
+
+class ProtectedFieldError(IncompatibleModelError):
+    """The stored model scores a field that must not be scored, and no setting allows it."""
+
+
+def check_protected(
+    tag: str,
+    booster: xgb.Booster,
+    metadata: ModelMetadata,
+    allowed: Collection[str] = (),
+) -> list[str]:
+    """The protected fields the booster's trees split on that ``allowed`` names (to be
+    shown wherever the model is described); raises ``ProtectedFieldError`` for any other.
+
+    Protected: ``policy.PROTECTED_FIELDS`` and the stored policy's ``protected_fields``;
+    the trees are read, not the metadata's word.
+    """
+    protected = {*PROTECTED_FIELDS, *metadata.policy.protected_fields}
+    scored = [name for name in scored_fields(booster) if name in protected]
+    refused = [name for name in scored if name not in allowed]
+    if refused:
+        raise ProtectedFieldError(
+            f"{tag} scores {', '.join(refused)}: a protected field (a prohibited basis under "
+            "Regulation B) must not be scored. Retrain with `python train.py`, which hides "
+            "it from the model; or, to serve this model anyway, name the field in "
+            "CREDIT_RISK_ALLOW_SCORED_PROTECTED (then /model and its card say so)."
+        )
+    return scored
 
 
 @dataclass(frozen=True)
@@ -76,6 +116,8 @@ class ServedModel:
     metadata: ModelMetadata
     compiled: explainer.CompiledExplainer | None = None
     """The booster compiled to a table, checked against XGBoost; None: XGBoost explains."""
+    scored_protected: tuple[str, ...] = ()
+    """Protected fields the model scores, served only because a setting allows them."""
 
     @property
     def policy(self) -> DecisionPolicy:
@@ -96,9 +138,15 @@ class ServedModel:
 
 
 def load_from_store(
-    model: bentoml.Model, *, nthread: int, compile_explainer: bool = True
+    model: bentoml.Model,
+    *,
+    nthread: int,
+    compile_explainer: bool = True,
+    allow_scored_protected: Collection[str] = (),
 ) -> ServedModel:
-    """Load a stored model and check that its features match this code's encoding.
+    """Load a stored model and check that its features match this code's encoding, and
+    that it scores no protected field but those ``allow_scored_protected`` names
+    (``check_protected``).
 
     With ``compile_explainer`` (the default), the booster is also compiled to a
     lookup table and checked against XGBoost (``compiled_explainer``); without,
@@ -122,6 +170,14 @@ def load_from_store(
         raise IncompatibleModelError(
             f"{model.tag}: the booster's features differ from its metadata"
         )
+    scored_protected = check_protected(str(model.tag), booster, metadata, allow_scored_protected)
+    if scored_protected:
+        logger.warning(
+            "%s scores the protected field(s) %s: served because "
+            "CREDIT_RISK_ALLOW_SCORED_PROTECTED allows it",
+            model.tag,
+            ", ".join(scored_protected),
+        )
     # Names are checked once here; unnamed matrices then skip a per-call check.
     booster.feature_names = None
     booster.set_param({"nthread": nthread})
@@ -135,6 +191,7 @@ def load_from_store(
             if compile_explainer
             else None
         ),
+        scored_protected=tuple(scored_protected),
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from credit_risk.fairness.table import AGE_BANDS
 from credit_risk.outcomes.stats import (
     Discrimination,
     HosmerLemeshow,
@@ -36,7 +37,6 @@ from credit_risk.outcomes.stats import (
 
 BAND_EDGES: Final = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.35, 0.50, 0.70, 1.0)
 """Score bands by default probability (the policy's 0.25 and 0.5 are edges)."""
-AGE_BANDS: Final = (("under 25", 0, 25), ("25-61", 25, 62), ("62+", 62, 1000))
 ALL_MODELS: Final = "all models"
 
 

@@ -22,14 +22,18 @@ import xgboost as xgb
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
+from credit_risk.fairness.table import fairness_table
 from credit_risk.features import FEATURE_NAMES, encode_columns
 from credit_risk.model.metadata import (
     BinnedField,
     CalibrationBin,
+    FairLendingProofs,
+    FairnessTable,
     Metrics,
     ModelMetadata,
     Reference,
 )
+from credit_risk.outcomes.stats import discrimination
 from credit_risk.policy import DecisionPolicy
 from credit_risk.training.data import Dataset
 from credit_risk.training.recipes import (
@@ -177,16 +181,37 @@ def evaluate_recipes(
     }
 
 
+def holdout_fairness(
+    frame: pd.DataFrame, holdout: HoldoutEvaluation, policy: DecisionPolicy
+) -> FairnessTable:
+    """The fairness table of the course's test split, decided by ``policy`` on the
+    holdout's probabilities, with the observed defaults."""
+    _, test = course_split(frame)
+    probabilities = holdout.probabilities.astype(np.float64)
+    return fairness_table(
+        "held-out: the course's test split, by a fit on its train split",
+        age=test["age"].to_numpy(dtype=np.float64),
+        marital=test["marital"].to_numpy(dtype=object),
+        status=[policy.status(p) for p in probabilities.tolist()],
+        probability=probabilities,
+        defaulted=holdout.labels.astype(bool),
+    )
+
+
 def model_metadata(
     dataset: Dataset,
     chosen: RecipeEvaluation,
     *,
     baseline: RecipeEvaluation,
     policy: DecisionPolicy,
+    proofs: FairLendingProofs,
 ) -> ModelMetadata:
-    """The store entry's metadata for the chosen recipe fitted on ``dataset``'s frame."""
+    """The store entry's metadata for the chosen recipe fitted on ``dataset``'s frame,
+    with what was proven on the fitted trees."""
     frame = dataset.frame
     assert chosen.cv.out_of_fold is not None  # cross_validate always fills it
+    holdout = chosen.holdout
+    auc = discrimination(holdout.probabilities.astype(np.float64), holdout.labels.astype(bool))
     return ModelMetadata(
         **chosen.metrics.model_dump(),
         n_rows=len(frame),
@@ -201,6 +226,9 @@ def model_metadata(
         calibration=chosen.holdout.calibration,
         baseline=baseline.metrics,
         trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        test_auc_interval=auc.auc_interval,
+        proofs=proofs,
+        fairness=holdout_fairness(frame, holdout, policy),
     )
 
 

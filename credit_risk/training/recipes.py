@@ -6,6 +6,7 @@ what is stored with the chosen one are in ``evaluation``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -20,11 +21,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from credit_risk.features import (
+    AGE_GROUP,
     FEATURE_NAMES,
+    FEATURE_SOURCES,
     MONOTONE_CONSTRAINTS,
     ONE_HOT_FEATURES,
     encode_columns,
 )
+from credit_risk.policy import PROTECTED_FIELDS
 from credit_risk.vocabulary import NUMERIC_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -37,16 +41,25 @@ NTHREAD: Final = 2
 
 @dataclass(frozen=True)
 class Recipe:
-    """XGBoost parameters, boosting rounds and the feature columns used."""
+    """XGBoost parameters, boosting rounds, the feature columns used, and the
+    application fields hidden from the model."""
 
     params: dict[str, Any]
     rounds: int
     features: tuple[str, ...] = FEATURE_NAMES
+    unscored_fields: tuple[str, ...] = PROTECTED_FIELDS
+    """Fields whose every feature is a constant 0 in training: no tree can split on a
+    constant, so the model cannot score them (the trees are checked after training)."""
 
     def with_params(self, **changes: Any) -> Recipe:
         """A copy with some parameters changed (``rounds`` included)."""
         rounds = changes.pop("rounds", self.rounds)
-        return Recipe({**self.params, **changes}, rounds, self.features)
+        return dataclasses.replace(self, params={**self.params, **changes}, rounds=rounds)
+
+    def hiding(self, fields: tuple[str, ...]) -> Recipe:
+        """A copy that hides ``fields`` from the model too."""
+        hidden = (*self.unscored_fields, *(f for f in fields if f not in self.unscored_fields))
+        return dataclasses.replace(self, unscored_fields=hidden)
 
 
 _BASE_PARAMS: Final[dict[str, Any]] = {
@@ -60,8 +73,26 @@ COURSE_RECIPE: Final = Recipe(
     params={**_BASE_PARAMS, "eta": 0.1, "max_depth": 3, "min_child_weight": 1},
     rounds=175,
     features=(*NUMERIC_FIELDS, *ONE_HOT_FEATURES),
+    unscored_fields=(),
 )
-"""The course's final XGBoost model, on the raw fields only: the reference to beat."""
+"""The course's final XGBoost model, on the raw fields only (marital included, as the
+course had it): the reference to beat, evaluated and never served."""
+
+
+def monotone_constraints(constraints: dict[str, int]) -> str:
+    """XGBoost's ``monotone_constraints`` for ``FEATURE_NAMES`` from a table by name."""
+    return "(" + ",".join(str(constraints.get(name, 0)) for name in FEATURE_NAMES) + ")"
+
+
+def interaction_constraints(alone: tuple[str, ...]) -> str:
+    """XGBoost's ``interaction_constraints``: the features ``alone`` in a group of their
+    own, every other feature in another (a tree splits within one group only)."""
+    groups = [
+        [FEATURE_NAMES.index(name) for name in alone],
+        [i for i, name in enumerate(FEATURE_NAMES) if name not in alone],
+    ]
+    return str(groups).replace(" ", "")
+
 
 DEFAULT_RECIPE: Final = Recipe(
     params={
@@ -72,13 +103,14 @@ DEFAULT_RECIPE: Final = Recipe(
         "subsample": 0.7,
         "colsample_bytree": 0.5,
         "seed": 0,
-        "monotone_constraints": "("
-        + ",".join(str(MONOTONE_CONSTRAINTS.get(name, 0)) for name in FEATURE_NAMES)
-        + ")",
+        "monotone_constraints": monotone_constraints(MONOTONE_CONSTRAINTS),
+        "interaction_constraints": interaction_constraints(AGE_GROUP),
     },
     rounds=375,
 )
-"""Slower learning, row and column subsampling, ratio features and monotone constraints."""
+"""Slower learning, row and column subsampling, ratio features, marital hidden, age in
+a group of its own, and every feature a declared direction feeds constrained
+(docs/model.md says what each costs)."""
 
 CV_SEED: Final = 1
 """Seed of the folds of cross-validation, outer (``evaluation``) and inner (``tune``)."""
@@ -92,8 +124,15 @@ def labels_of(frame: pd.DataFrame) -> npt.NDArray[np.int8]:
 
 
 def feature_matrix(frame: pd.DataFrame, recipe: Recipe) -> npt.NDArray[np.float32]:
-    """The recipe's feature columns of the shared encoding."""
+    """The recipe's feature columns of the shared encoding, with every feature of its
+    unscored fields 0."""
     matrix = encode_columns(frame)
+    hidden = [
+        i
+        for i, name in enumerate(FEATURE_NAMES)
+        if set(FEATURE_SOURCES[name]) & set(recipe.unscored_fields)
+    ]
+    matrix[:, hidden] = 0.0
     if recipe.features == FEATURE_NAMES:
         return matrix
     return matrix[:, [FEATURE_NAMES.index(name) for name in recipe.features]]

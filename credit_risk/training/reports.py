@@ -1,4 +1,5 @@
-"""Training reports under ``reports/``: a JSON summary, a ROC curve and a calibration plot."""
+"""Training reports under ``reports/``: a JSON summary, a ROC curve and a calibration
+plot; the model card and the held-out fairness report."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import roc_curve
 
-from credit_risk.model.metadata import CalibrationBin
+from credit_risk.fairness.report import write_report
+from credit_risk.model import CARD_HTML, CARD_MARKDOWN
+from credit_risk.model.card import card_html, card_markdown
+from credit_risk.model.metadata import CalibrationBin, ModelMetadata
 
 
 def write_reports(
@@ -60,3 +64,21 @@ def write_reports(
     figure.savefig(calibration_png, dpi=100, bbox_inches="tight")
     plt.close(figure)
     return [report, roc, calibration_png]
+
+
+def write_governance_reports(directory: Path, tag: str, metadata: ModelMetadata) -> list[Path]:
+    """Write the model card (``model_card.md``, ``model_card.html``, as stored with the
+    model) and the held-out fairness report (``fairness/``); return their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    markdown, page = directory / CARD_MARKDOWN, directory / CARD_HTML
+    markdown.write_text(card_markdown(tag, metadata))
+    page.write_text(card_html(tag, metadata))
+    fairness = directory / "fairness"
+    write_report(
+        metadata.fairness,
+        fairness,
+        title=f"Fairness of {tag} on the held-out data",
+        note="Decided by the stored policy on the course's test split, by a fit on its "
+        "train split; default rates and mean predictions are the calibration by group.",
+    )
+    return [markdown, page, fairness / "fairness.html", fairness / "fairness.json"]
