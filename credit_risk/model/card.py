@@ -10,9 +10,12 @@ figure is the metadata's, formatted here: a test reads each one back.
 from __future__ import annotations
 
 import html
-from typing import Final
+import json
+import re
+from typing import Any, Final
 
 from credit_risk.fairness.report import markdown_table
+from credit_risk.features import FEATURE_NAMES
 from credit_risk.model import CARD_HTML, CARD_MARKDOWN
 from credit_risk.model.metadata import ModelMetadata
 from credit_risk.policy import PROTECTED_FIELDS
@@ -28,6 +31,24 @@ _WHY_UNSCORED: Final = {
     "marital": "a prohibited basis under Regulation B (12 CFR 1002.6(b)(1)); kept in the "
     "records to measure fairness",
 }
+
+
+def _readable_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's parameters, constraints by feature name instead of by column."""
+    readable = dict(params)
+    monotone = params.get("monotone_constraints")
+    if isinstance(monotone, str) and monotone.strip("()"):
+        senses = [int(v) for v in monotone.strip("()").split(",")]
+        readable["monotone_constraints"] = ", ".join(
+            f"{name} {sense:+d}" for name, sense in zip(FEATURE_NAMES, senses, strict=True) if sense
+        )
+    groups = params.get("interaction_constraints")
+    if isinstance(groups, str) and groups.strip("[]"):
+        readable["interaction_constraints"] = " | ".join(
+            ", ".join(FEATURE_NAMES[i] for i in group) if len(group) < 5 else "every other feature"
+            for group in json.loads(groups)
+        )
+    return readable
 
 
 def _auc(value: float) -> str:
@@ -112,7 +133,7 @@ def card_markdown(tag: str, metadata: ModelMetadata) -> str:
         "## Recipe",
         "",
         "```",
-        *(f"{name}: {value}" for name, value in metadata.params.items()),
+        *(f"{name}: {value}" for name, value in _readable_params(metadata.params).items()),
         "```",
         "",
         "## Performance",
@@ -203,7 +224,7 @@ def card_html(tag: str, metadata: ModelMetadata) -> str:
         if in_list and not line.startswith(("- ", "  - ")):
             body.append("</ul>")
             in_list = False
-        text = html.escape(line).replace("**", "")
+        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(line).replace("**", ""))
         if line.startswith("# "):
             body.append(f"<h1>{text[2:]}</h1>")
         elif line.startswith("## "):
@@ -221,7 +242,8 @@ def card_html(tag: str, metadata: ModelMetadata) -> str:
     style = (
         "body{font:14px system-ui,sans-serif;margin:24px auto;max-width:980px;color:#212121}"
         "table{border-collapse:collapse;font-size:13px}th,td{padding:3px 9px;"
-        "border-bottom:1px solid #e0e0e0;text-align:left}pre{background:#f5f5f5;padding:8px}"
+        "border-bottom:1px solid #e0e0e0;text-align:left}pre{background:#f5f5f5;padding:8px;"
+        "white-space:pre-wrap}ul ul{margin:0}"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Model card: "

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from credit_risk.features import encode_columns
+from credit_risk.model import CARD_HTML, CARD_MARKDOWN
 from credit_risk.model.store import load_from_store
 from credit_risk.policy import DecisionPolicy
 from credit_risk.records import read_records
@@ -167,6 +168,26 @@ def test_model_card(client: httpx.Client, trained_model: str) -> None:
     assert card["model_tag"].startswith("credit_risk_model:")
     assert card["metrics"]["cv_auc"] >= 0.85
     assert card["policy"]["decline_above"] == 0.5 and card["policy"]["review_above"] == 0.25
+    assert card["proofs"]["elderly_rule"] and card["proofs"]["scored_protected_fields"] == []
+    assert "marital" not in card["proofs"]["scored_fields"]
+    assert card["scored_protected_fields"] == []
+    assert card["fairness"]["rows"] and card["card_path"] == "/model/card"
+
+
+def test_the_model_card_is_served_as_written_at_training(
+    client: httpx.Client, trained_model: str
+) -> None:
+    stored = Path(bentoml.models.get(trained_model).path)
+    for form, name in (("html", CARD_HTML), ("markdown", CARD_MARKDOWN)):
+        answer = client.post("/model/card", json={"format": form})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "model_tag": trained_model,
+            "format": form,
+            "text": (stored / name).read_text(),
+        }
+    assert client.post("/model/card", json={}).json()["format"] == "html"
+    assert client.post("/model/card", json={"format": "pdf"}).status_code == 400
 
 
 def test_bentoml_endpoints_keep_working(client: httpx.Client) -> None:

@@ -31,8 +31,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from credit_risk.fairness.report import cells
 from credit_risk.generator import ApplicationGenerator
-from credit_risk.model.metadata import Reference
+from credit_risk.model.metadata import GroupFairness, Reference
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE
 from credit_risk.serving.webapp import PAGE_PATH
 from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES
@@ -286,6 +287,34 @@ def test_course_application_shows_maybe_score_and_four_reasons(
     # The policy forbids anything from elsewhere, inline scripts and styles: the
     # page works within it, with no script error and no violation reported.
     assert browser.console_errors() == []
+
+
+def test_model_view_shows_the_proofs_the_fairness_table_and_opens_the_card(
+    browser: Browser, page_server: Server
+) -> None:
+    browser.open(page_server)
+    card = httpx.post(f"{page_server.url}/model", json={}).json()
+    view = browser.by_id("model-view")
+    view.find_element(By.TAG_NAME, "summary").click()
+    proofs = browser.by_id("model-proofs").text
+    assert "aged 62 or more are never penalised" in proofs
+    assert "Not scored: marital (protected)." in proofs
+    rows = browser.driver.find_elements(By.CSS_SELECTOR, "#fairness-table tbody tr")
+    # The same figures as the model card's table (credit_risk.fairness.report.cells).
+    assert [
+        [cell.text for cell in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in rows
+    ] == [list(cells(GroupFairness.model_validate(row))) for row in card["fairness"]["rows"]]
+    browser.shot("model-view")
+    tabs = set(browser.driver.window_handles)
+    browser.by_id("open-card").click()
+    browser.until(lambda d: len(d.window_handles) == len(tabs) + 1)
+    assert card["model_tag"] in browser.by_id("card-status").text
+    (opened,) = set(browser.driver.window_handles) - tabs
+    browser.driver.switch_to.window(opened)
+    browser.until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
+    assert browser.driver.find_element(By.TAG_NAME, "h1").text == f"Model card: {card['model_tag']}"
+    browser.driver.close()
+    browser.driver.switch_to.window(next(iter(tabs)))
 
 
 def test_not_declared_sends_null_and_out_of_range_is_warned(

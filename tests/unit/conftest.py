@@ -32,5 +32,6 @@ def trained_model(training_data: Dataset) -> str:
         )
         # The plots and the JSON report are train.py's output, checked in e2e/test_train.py.
         patch.setattr(train, "write_reports", lambda *_args, **_kwargs: [])
+        patch.setattr(train, "write_governance_reports", lambda *_args, **_kwargs: [])
         train.main(["--data-dir", str(training_data.path.parent)])
     return str(bentoml.models.get("credit_risk_model:latest").tag)

@@ -687,12 +687,88 @@ async function loadCard() {
       `Model ${state.card.model_tag}, policy ${policy.version}: approved up to ` +
       `${percentFormat.format(policy.review_above)} default probability, declined above ` +
       `${percentFormat.format(policy.decline_above)}, referred to an officer in between.`;
+    showModelView(state.card);
     refreshHints();
   } catch (error) {
     line.textContent =
       error.status === 401
         ? "Enter the API key to see the model and to decide."
         : `The model cannot be read: ${error.message}`;
+  }
+}
+
+const DIRECTION_WORDS = {
+  "-1": "more never raises the default risk",
+  "1": "more never lowers the default risk",
+};
+
+// The same figures, formatted the same way, as the model card and the fairness report.
+function fairnessCells(row) {
+  const rate = (value) => (value === null || value === undefined ? "n/a" : percentFormat.format(value));
+  const ratio =
+    row.adverse_impact_ratio === null || row.adverse_impact_ratio === undefined
+      ? "too few (< 30)"
+      : row.adverse_impact_ratio.toFixed(2) + (row.below_four_fifths ? " below 4/5" : "");
+  return [
+    `${row.group}: ${row.value}`,
+    numberFormat.format(row.applications),
+    numberFormat.format(row.approved),
+    rate(row.approval_rate),
+    ratio,
+    rate(row.default_rate),
+    rate(row.mean_predicted),
+  ];
+}
+
+function showModelView(card) {
+  const proofs = card.proofs;
+  const items = Object.entries(proofs.directions).map(([field, direction]) =>
+    element("li", { text: `${titleOf(field)}: ${DIRECTION_WORDS[String(direction)]}, all else equal (proven).` }),
+  );
+  items.push(
+    element("li", {
+      text: proofs.elderly_rule
+        ? `Applicants aged 62 or more are never penalised for their age (proven; the model reads ${proofs.age_read_as}).`
+        : "The elderly rule is NOT proven for this model.",
+    }),
+  );
+  const unscored = proofs.protected_fields.filter((field) => !proofs.scored_fields.includes(field));
+  if (unscored.length) items.push(element("li", { text: `Not scored: ${unscored.join(", ")} (protected).` }));
+  if (card.scored_protected_fields.length) {
+    items.push(
+      element("li", {
+        className: "form-error",
+        text: `This model scores protected fields: ${card.scored_protected_fields.join(", ")}.`,
+      }),
+    );
+  }
+  $("model-proofs").replaceChildren(...items);
+  $("fairness-caption").textContent =
+    `${numberFormat.format(card.fairness.decisions)} decisions on the held-out data; ` +
+    "a ratio below 4/5 of the most favoured group is flagged.";
+  $("fairness-table").tBodies[0].replaceChildren(
+    ...card.fairness.rows.map((row) =>
+      element(
+        "tr",
+        { className: row.below_four_fifths ? "flagged" : undefined },
+        fairnessCells(row).map((text, index) => element(index ? "td" : "th", { text, scope: index ? undefined : "row" })),
+      ),
+    ),
+  );
+  $("model-view").hidden = false;
+}
+
+async function openCard() {
+  const status = $("card-status");
+  status.textContent = "";
+  try {
+    const card = await call(state.card.card_path.replace(/^\//, ""), { body: { format: "html" } });
+    const url = URL.createObjectURL(new Blob([card.text], { type: "text/html" }));
+    window.open(url, "_blank", "noopener");
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    status.textContent = `The card of ${card.model_tag} opened in a new tab.`;
+  } catch (error) {
+    status.textContent = `The model card cannot be read: ${error.message}`;
   }
 }
 
@@ -703,6 +779,7 @@ async function start() {
   $("copy-id").addEventListener("click", copyDecisionId);
   $("batch-form").addEventListener("submit", decideMany);
   $("download").addEventListener("click", downloadResults);
+  $("open-card").addEventListener("click", openCard);
   try {
     await loadSchema();
   } catch (error) {
