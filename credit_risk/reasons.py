@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from credit_risk.features import FEATURE_NAMES, FEATURE_SOURCES
+from credit_risk.policy import PROTECTED_FIELDS
 from credit_risk.schema import MAX_REASONS, Reason
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
@@ -68,11 +69,12 @@ def principal_reason_fields(contributions: Sequence[float]) -> list[dict[str, An
         zip(contributions, APPLICATION_FIELDS, range(len(FIELD_REASONS)), strict=True),
         reverse=True,
     )
-    reasons = []
-    for contribution, _, index in ranked[:MAX_REASONS]:
-        if contribution <= 0:
+    reasons: list[dict[str, Any]] = []
+    for contribution, _, index in ranked:
+        if contribution <= 0 or len(reasons) == MAX_REASONS:
             break
-        reasons.append({**FIELD_REASONS[index], "contribution": round(contribution, 4)})
+        if index not in _PROTECTED_INDICES:
+            reasons.append({**FIELD_REASONS[index], "contribution": round(contribution, 4)})
     return reasons
 
 
@@ -81,17 +83,25 @@ def principal_reasons(contributions: npt.NDArray[np.float32] | list[float]) -> l
     return [Reason(**reason) for reason in principal_reason_fields(list(map(float, contributions)))]
 
 
+_PROTECTED_INDICES: Final = frozenset(APPLICATION_FIELDS.index(name) for name in PROTECTED_FIELDS)
+"""Fields never cited, whatever the model: a lawful one does not score them (the proofs
+at training and at load), and a model served anyway by an explicit setting still may
+not name a prohibited basis in an adverse-action notice."""
+
 _FIELD_ORDER: Final = np.argsort(np.argsort(APPLICATION_FIELDS))
 """Each field's rank in alphabetical order: ``principal_reasons`` breaks ties by name."""
 
 
 def principal_reason_columns(
-    contributions: npt.NDArray[np.float32],
+    contributions: npt.NDArray[np.float32], *, never_cited: Collection[int] = _PROTECTED_INDICES
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
     """``principal_reasons`` for many rows at once: (n, 13) contributions in, the
     ``APPLICATION_FIELDS`` index of each row's up to four reasons out, (n, 4), with a
-    mask of which of them are reasons (a positive contribution)."""
-    contributions = np.asarray(contributions)
+    mask of which of them are reasons (a positive contribution). ``never_cited``: the
+    field indices left out (the protected fields; the audits pass none, to see what the
+    model alone would cite)."""
+    contributions = np.array(contributions, dtype=np.float32)
+    contributions[:, list(never_cited)] = -np.inf
     ties = np.broadcast_to(-_FIELD_ORDER, contributions.shape)
     # Descending by contribution, then by field name, as sorted(..., reverse=True).
     ranked = np.lexsort((ties, -contributions), axis=-1)[:, :MAX_REASONS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from credit_risk.policy import PROTECTED_FIELDS
 from credit_risk.reasons import (
     FIELD_REASONS,
     MAX_REASONS,
@@ -42,3 +43,20 @@ def test_the_vectorised_ranking_agrees_with_the_plain_one() -> None:
     for row, values in enumerate(contributions.tolist()):
         expected = [r["field"] for r in principal_reason_fields(values)]
         assert [APPLICATION_FIELDS[i] for i in fields[row][present[row]]] == expected
+
+
+def test_a_protected_field_is_never_cited_even_when_a_model_scores_it() -> None:
+    contributions = [0.0] * len(APPLICATION_FIELDS)
+    for name, value in {"marital": 3.0, "income": 0.5, "debt": 0.4, "age": 0.2, "job": 0.1}.items():
+        contributions[APPLICATION_FIELDS.index(name)] = value
+    cited = [r["field"] for r in principal_reason_fields(contributions)]
+    assert cited == ["income", "debt", "age", "job"]
+    for field in PROTECTED_FIELDS:
+        assert field not in cited
+    fields, present = principal_reason_columns(np.asarray([contributions], dtype=np.float32))
+    assert [APPLICATION_FIELDS[i] for i in fields[0][present[0]]] == cited
+    # The audits see what the model alone would cite.
+    fields, present = principal_reason_columns(
+        np.asarray([contributions], dtype=np.float32), never_cited=()
+    )
+    assert APPLICATION_FIELDS[fields[0][0]] == "marital" and present[0][0]

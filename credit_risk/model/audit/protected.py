@@ -45,7 +45,9 @@ def reason_mask(scored: npt.NDArray[np.float32], field: str) -> npt.NDArray[np.b
     """Per application, whether ``field`` is among its principal reasons; ``scored`` is
     ``ServedModel.explain``'s output (the probability, then the 13 fields' contributions)."""
     column = APPLICATION_FIELDS.index(field)
-    fields, has_reason = principal_reason_columns(scored[:, 1:])
+    # Nothing left out: the service never cites a protected field (reasons.py), so what
+    # is measured is what the model alone would put among the reasons.
+    fields, has_reason = principal_reason_columns(scored[:, 1:], never_cited=())
     return ((fields == column) & has_reason).any(axis=1)
 
 
