@@ -552,6 +552,7 @@ ALLOWED = {
     "/app/app.js": 200,
     "/app/app.css": 200,
     "/model": 401,
+    "/model/card": 401,
 }
 UNKNOWN = ("/nope", "/admin", "/classify/extra", "/%6Detrics", "/readyz/../metrics", "/ping")
 """Paths no client of HAProxy has any business with (SageMaker's /ping included)."""

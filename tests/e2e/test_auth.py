@@ -28,6 +28,7 @@ GUARDED = [
     ("/classify", COURSE_EXAMPLE),
     ("/classify_batch", {"applications": [COURSE_EXAMPLE]}),
     ("/model", {}),
+    ("/model/card", {"format": "markdown"}),
 ]
 
 

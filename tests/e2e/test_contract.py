@@ -39,7 +39,7 @@ MIN_REQUESTS = 1000
 SEED = 20261122
 TIMEOUT_S = 300
 
-API_ENDPOINTS = ("/classify", "/classify_batch", "/model")
+API_ENDPOINTS = ("/classify", "/classify_batch", "/model", "/model/card")
 _REQUEST_TOTAL = re.compile(
     r'^bentoml_service_request_total\{endpoint="(?P<endpoint>[^"]+)".*\} (?P<count>[0-9.e+]+)$',
     re.MULTILINE,
