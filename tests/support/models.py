@@ -1,4 +1,5 @@
-"""Models the tests store beside the served one: a model the compiled explainer refuses."""
+"""Models the tests store beside the served one: a model the compiled explainer refuses,
+and any booster with the served model's metadata."""
 
 from __future__ import annotations
 
@@ -43,5 +44,26 @@ def refused_model(
     booster.feature_names = None
     try:
         yield str(model.tag), booster
+    finally:
+        bentoml.models.delete(model.tag)
+
+
+@contextmanager
+def stored_booster(
+    booster: xgb.Booster, trained_model: str, name: str = REFUSED_MODEL
+) -> Iterator[str]:
+    """``booster`` stored under ``name`` with the served model's metadata, as
+    ``store.load_from_store`` reads a model (feature names included); yields its tag and
+    deletes it at the end."""
+    metadata = dict(bentoml.models.get(trained_model).info.metadata)
+    names = booster.feature_names
+    booster.feature_names = list(FEATURE_NAMES)
+    try:
+        with bentoml.models.create(name, metadata=metadata) as model:
+            booster.save_model(Path(model.path) / BOOSTER_FILE)
+    finally:
+        booster.feature_names = names
+    try:
+        yield str(model.tag)
     finally:
         bentoml.models.delete(model.tag)

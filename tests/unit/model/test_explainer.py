@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from credit_risk.features import encode_columns
+from credit_risk.features import FEATURE_NAMES, encode_columns
 from credit_risk.generator import ApplicationGenerator
 from credit_risk.model import explainer, xgboost_reasons
 from credit_risk.model.store import ServedModel, load_from_store
@@ -158,7 +158,7 @@ def test_rows_of_another_width_are_refused(
     compiled: explainer.CompiledExplainer, data_rows: npt.NDArray[np.float32]
 ) -> None:
     for rows in (data_rows[:2, :-1], np.hstack([data_rows[:2], data_rows[:2]]), data_rows[0]):
-        with pytest.raises(ValueError, match="expected rows of 38 features"):
+        with pytest.raises(ValueError, match=f"expected rows of {len(FEATURE_NAMES)} features"):
             compiled.explain(rows)
 
 
