@@ -21,7 +21,7 @@ from credit_risk.model.metadata import ModelMetadata
 from credit_risk.policy import PROTECTED_FIELDS
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
-__all__ = ["CARD_HTML", "CARD_MARKDOWN", "card_html", "card_markdown"]
+__all__ = ["CARD_HTML", "CARD_MARKDOWN", "card_html", "card_markdown", "readable_params"]
 
 _DIRECTION_WORDS: Final = {
     -1: "more never raises the default risk",
@@ -33,7 +33,7 @@ _WHY_UNSCORED: Final = {
 }
 
 
-def _readable_params(params: dict[str, Any]) -> dict[str, Any]:
+def readable_params(params: dict[str, Any]) -> dict[str, Any]:
     """The recipe's parameters, constraints by feature name instead of by column."""
     readable = dict(params)
     monotone = params.get("monotone_constraints")
@@ -133,7 +133,7 @@ def card_markdown(tag: str, metadata: ModelMetadata) -> str:
         "## Recipe",
         "",
         "```",
-        *(f"{name}: {value}" for name, value in _readable_params(metadata.params).items()),
+        *(f"{name}: {value}" for name, value in readable_params(metadata.params).items()),
         "```",
         "",
         "## Performance",

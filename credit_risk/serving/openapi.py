@@ -101,9 +101,10 @@ def amend_openapi(
         if not operation or "x-bentoml-name" not in operation:
             continue
         schemas = components["schemas"]
-        _point_at_component(operation.get("requestBody", {}), schemas)
+        name = operation["x-bentoml-name"]
+        _point_at_component(operation.get("requestBody", {}), schemas, name)
         responses = operation.setdefault("responses", {})
-        _point_at_component(responses.get("200", {}), schemas)
+        _point_at_component(responses.get("200", {}), schemas, name)
         body_types = list(operation.get("requestBody", {}).get("content", {}))
         if body_types == [CSV_MEDIA_TYPE]:
             _declare_csv_body(operation)
@@ -148,12 +149,16 @@ def _declare_csv_body(operation: dict[str, Any]) -> None:
     }
 
 
-def _point_at_component(body: dict[str, Any], schemas: dict[str, Any]) -> None:
-    # The inlined schema keeps its model's title, which names the intact component.
+def _point_at_component(body: dict[str, Any], schemas: dict[str, Any], api: str) -> None:
+    # The inlined schema keeps its model's title, which names the intact component; the
+    # input BentoML builds from an API's parameters is titled "Input", its component
+    # "<api>__Input".
     for media in body.get("content", {}).values():
         title = media.get("schema", {}).get("title")
-        if title in schemas:
-            media["schema"] = {"$ref": f"#/components/schemas/{title}"}
+        for name in (title, f"{api}__{title}"):
+            if name in schemas:
+                media["schema"] = {"$ref": f"#/components/schemas/{name}"}
+                break
 
 
 class OpenAPIDocument:

@@ -90,6 +90,9 @@ def test_bento_carries_only_the_serving_code(bento_tag: str) -> None:
         *(str(p.relative_to(ROOT)) for p in (package / "serving" / "webapp" / "static").iterdir()),
         # The live drift window (the offline drift report stays out).
         *(f"credit_risk/drift/{name}" for name in ("__init__.py", "psi.py", "live.py")),
+        # The proof that a model scores no protected field, run at load (the audits'
+        # command stays out).
+        *(f"credit_risk/model/audit/{name}" for name in ("__init__.py", "proofs.py")),
     ]
     # BentoML adds the effective bentofile it built from.
     assert packed == sorted([*code, "bentofile.yaml"])

@@ -6,8 +6,8 @@ statistically sound credit scoring system only if the age of an elderly applican
 every application aged 62 or more:
 
 - its age contribution raises the risk: the age field's contribution as the
-  service's explainer gives it (TreeSHAP in log-odds, ``age`` itself plus its share
-  of every derived feature it feeds, ``seniority_to_age``: ``reasons.FIELD_WEIGHTS``);
+  service's explainer gives it (TreeSHAP in log-odds, summed over every feature age
+  feeds: ``reasons.FIELD_WEIGHTS``);
 - age is among its principal reasons (the service's reasons code);
 - it would get a lower default probability at some younger age, 18 to 61, all else
   equal (its derived features recomputed by the feature code).
@@ -25,12 +25,11 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from credit_risk.features import ELDERLY_AGE
 from credit_risk.model.audit.applications import Applications
 from credit_risk.model.audit.protected import reason_mask
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
-ELDERLY_AGE: Final = 62
-"""Regulation B's elderly applicant: 62 or older."""
 MIN_AGE: Final = 18
 """The youngest age the API accepts (``schema.CreditApplication``)."""
 YOUNGER_AGES: Final = tuple(range(MIN_AGE, ELDERLY_AGE))

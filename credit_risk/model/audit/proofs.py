@@ -167,10 +167,11 @@ class ElderlyProof:
         return not (self.mixed_trees or self.monotone or self.raising_trees)
 
 
-def _leaf_at(tree: _Tree, age_feature: int, age: float) -> int:
+def _leaf_at(tree: _Tree, age: float) -> int:
+    """The leaf an age reaches in a tree that splits on age alone."""
     node = 0
     while tree.left[node] != -1:
-        # Age is never missing, and the tree splits on age alone (checked first).
+        # Age is never missing (the API requires it).
         goes_right = np.float32(age) >= np.float32(tree.thresholds[node])
         node = tree.right[node] if goes_right else tree.left[node]
     return node
@@ -179,7 +180,6 @@ def _leaf_at(tree: _Tree, age_feature: int, age: float) -> int:
 def prove_elderly(booster: xgb.Booster) -> ElderlyProof:
     """Check the elderly rule's premises on the trees (the module's docstring)."""
     group = {FEATURE_NAMES.index(name) for name in AGE_GROUP}
-    (age_feature,) = (FEATURE_NAMES.index(name) for name in AGE_GROUP)
     age_trees, mixed, raising = 0, [], []
     for index, tree in enumerate(_trees(booster)):
         used = {tree.features[node] for node in _reachable_splits(tree)}
@@ -193,7 +193,7 @@ def prove_elderly(booster: xgb.Booster) -> ElderlyProof:
         covers = np.asarray([tree.covers[leaf] for leaf in leaves])
         values = np.asarray([tree.values[leaf] for leaf in leaves])
         mean = float(covers @ values / covers.sum())
-        if tree.values[_leaf_at(tree, age_feature, ELDERLY_AGE)] > mean:
+        if tree.values[_leaf_at(tree, ELDERLY_AGE)] > mean:
             raising.append(index)
     return ElderlyProof(
         age_trees=age_trees,

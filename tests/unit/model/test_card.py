@@ -11,8 +11,8 @@ import bentoml
 import pytest
 
 from credit_risk.fairness.table import MIN_GROUP
-from credit_risk.features import ELDERLY_AGE
-from credit_risk.model.card import card_html, card_markdown
+from credit_risk.features import ELDERLY_AGE, MONOTONE_CONSTRAINTS
+from credit_risk.model.card import card_html, card_markdown, readable_params
 from credit_risk.model.metadata import GroupFairness, ModelMetadata
 
 NUMBER: Final = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
@@ -74,7 +74,7 @@ def _figures(metadata: ModelMetadata) -> list[str]:
         f"{card.points_to_double_odds} fewer points double the odds",
         f"Trained on {metadata.n_rows:,} applications",
         f"the model reads min(age, {ELDERLY_AGE})",
-        *(f"{name}: {value}\n" for name, value in metadata.params.items()),
+        *(f"{name}: {value}\n" for name, value in readable_params(metadata.params).items()),
         *("| " + " | ".join(cells) + " |" for cells in _table_rows(metadata)),
     ]
 
@@ -112,7 +112,7 @@ def test_no_number_comes_from_anywhere_else(trained_model: str, metadata: ModelM
         metadata.data_sha256,
         metadata.trained_at,
         f"XGBoost {metadata.xgboost_version}",
-        *(f"{name}: {value}\n" for name, value in metadata.params.items()),
+        *(f"{name}: {value}\n" for name, value in readable_params(metadata.params).items()),
         *FIXED_TEXT,
     ):
         assert known in text, known
@@ -130,9 +130,17 @@ def test_the_html_card_holds_the_same_rows(trained_model: str, metadata: ModelMe
     for cells in _table_rows(metadata):
         row = "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>"
         assert row in page, row
+    text = re.sub(r"<[^>]+>", "", page)  # code spans and the like
     for figure in _figures(metadata):
         if not figure.startswith("|"):
-            assert html.escape(figure.strip().replace("`", "")) in page.replace("`", ""), figure
+            assert html.escape(figure.strip().replace("`", "")) in text, figure
+
+
+def test_the_recipes_constraints_are_named(metadata: ModelMetadata) -> None:
+    readable = readable_params(metadata.params)
+    named = dict(item.split(" ") for item in readable["monotone_constraints"].split(", "))
+    assert {name: int(sense) for name, sense in named.items()} == MONOTONE_CONSTRAINTS
+    assert readable["interaction_constraints"] == "age | every other feature"
 
 
 def test_the_card_says_what_is_not_proven(trained_model: str, metadata: ModelMetadata) -> None:
