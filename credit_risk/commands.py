@@ -5,8 +5,12 @@ error exits 4, never argparse's 2 (which would read as "act")."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from pathlib import Path
 from typing import Final, NoReturn
+
+from credit_risk.records.reader import RECORD_GLOB, parse_time
 
 EXIT_USAGE: Final = 4
 """A command line that cannot be run: a missing or malformed option."""
@@ -29,3 +33,23 @@ def command_parser(prog: str, description: str | None) -> CommandParser:
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def iso_time(text: str) -> dt.datetime:
+    """An ``argparse`` type: an ISO 8601 time (``2026-12-01T00:00Z``), as records write it."""
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
+
+
+def add_records_options(parser: argparse.ArgumentParser) -> None:
+    """``--records`` (where the decision records are) and ``--since`` (from when), as
+    every command over the records takes them."""
+    parser.add_argument(
+        "--records",
+        type=Path,
+        default=Path("monitoring"),
+        help=f"folder searched for {RECORD_GLOB} decision records (default: monitoring)",
+    )
+    parser.add_argument("--since", type=iso_time, help="only records from this ISO time on")

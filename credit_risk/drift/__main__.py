@@ -12,7 +12,6 @@ Needs the ``train`` extra (matplotlib) for the charts.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Final
 from rich.console import Console
 from rich.table import Table
 
-from credit_risk.commands import command_parser
+from credit_risk.commands import add_records_options, command_parser
 from credit_risk.drift.psi import ReferenceBins
 from credit_risk.drift.report import (
     DriftReport,
@@ -33,10 +32,8 @@ from credit_risk.drift.report import (
 from credit_risk.model import DEFAULT_MODEL_TAG
 from credit_risk.model.metadata import ModelMetadata
 from credit_risk.records.reader import (
-    RECORD_GLOB,
     ReadStats,
     iter_records,
-    parse_time,
     record_files,
 )
 
@@ -45,23 +42,10 @@ EXIT_NOTHING_TO_COMPARE: Final = 3
 console = Console(stderr=True)
 
 
-def _since(text: str) -> dt.datetime:
-    try:
-        return parse_time(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = command_parser("python -m credit_risk.drift", __doc__)
-    parser.add_argument(
-        "--records",
-        type=Path,
-        default=Path("monitoring"),
-        help=f"folder searched for {RECORD_GLOB} decision records (default: monitoring)",
-    )
-    parser.add_argument("--since", type=_since, help="only records from this ISO time on")
+    add_records_options(parser)
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL_TAG,

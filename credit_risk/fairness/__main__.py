@@ -12,7 +12,6 @@ below, 3 no records to read, 4 bad usage.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -20,14 +19,12 @@ from typing import Any, Final
 from rich.console import Console
 from rich.table import Table
 
-from credit_risk.commands import command_parser
+from credit_risk.commands import add_records_options, command_parser
 from credit_risk.fairness.report import COLUMNS, cells, write_report
 from credit_risk.fairness.table import fairness_table
 from credit_risk.records.reader import (
-    RECORD_GLOB,
     ReadStats,
     iter_records,
-    parse_time,
     record_files,
 )
 
@@ -37,23 +34,10 @@ EXIT_NOTHING_TO_READ: Final = 3
 console = Console(stderr=True)
 
 
-def _since(text: str) -> dt.datetime:
-    try:
-        return parse_time(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = command_parser("python -m credit_risk.fairness", __doc__)
-    parser.add_argument(
-        "--records",
-        type=Path,
-        default=Path("monitoring"),
-        help=f"folder searched for {RECORD_GLOB} decision records (default: monitoring)",
-    )
-    parser.add_argument("--since", type=_since, help="only records from this ISO time on")
+    add_records_options(parser)
     parser.add_argument("--model", help="only this model tag's records (default: every model)")
     parser.add_argument(
         "-o", "--output", type=Path, default=Path("reports/fairness"), help="output folder"
