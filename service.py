@@ -35,6 +35,7 @@ from credit_risk.csv_format import (
 from credit_risk.decisions import DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import application_columns, encode_application, encode_columns
+from credit_risk.model import release as model_release
 from credit_risk.model.store import load_from_store
 from credit_risk.records import (
     RecordsDirectoryError,
@@ -97,15 +98,25 @@ NEVER_RECYCLE: Final = {"max_requests": 2**62, "max_age": 1e12}
 requests with HTTP 500 at 32 connections (upstream #5540). On a local socket
 there is nothing to gain from recycling, so we never do."""
 
-MODEL_REF: Final = bentoml.models.BentoModel(settings.model_tag)
-"""The one reference to the served model; resolved from the store on first access."""
-if MODEL_REF.stored is None:
+try:
+    RELEASE: Final = model_release.resolve(
+        champion=settings.model_tag,
+        challenger=settings.challenger_tag,
+        release_file=settings.release_file,
+    )
+    """What decides and what shadows, as BentoML's aliases (credit_risk/model/release.py):
+    a bento's own, else the release file's; the models are read as
+    ``bentoml.models.get("champion")``, never by ``latest``."""
+    bentoml.models.get(model_release.CHAMPION)
+except model_release.NoChampionError as none:
+    raise bentoml.exceptions.NotFound(str(none)) from None
+except bentoml.exceptions.NotFound:
     # Refuse here, before any worker starts: BentoML's own refusal only says
     # that the model could not be fetched from BentoCloud.
     raise bentoml.exceptions.NotFound(
-        f"Model {settings.model_tag} is not in the model store (BENTOML_HOME). Train one "
+        f"Model {RELEASE.champion} is not in the model store (BENTOML_HOME). Train one "
         "with `python train.py`, or run `make serve`, which trains when the store has none."
-    )
+    ) from None
 
 if (
     settings.monitoring
@@ -146,12 +157,12 @@ XGBoost's path (the fallback when the compiled explainer refuses a model)."""
     metrics=METRICS,
 )
 class CreditRiskRunner:
-    """Owns the tagged model: batched prediction and per-field explanations."""
-
-    model_ref = MODEL_REF
+    """Owns the champion: batched prediction and per-field explanations."""
 
     def __init__(self) -> None:
-        self.served = load_from_store(self.model_ref, nthread=settings.xgb_nthread)
+        self.served = load_from_store(
+            bentoml.models.get(model_release.CHAMPION), nthread=settings.xgb_nthread
+        )
         logger.info("Runner loaded %s", self.served.tag)
         # The booster and its metadata live for the whole process: freezing
         # them keeps the generation-2 collector from walking them, which
@@ -208,12 +219,11 @@ class CreditRiskClassifier:
     # The topology is chosen twice only because BentoML reads the class before any
     # instance exists: here, what `bentoml serve` and `bentoml build` must see; in
     # `__init__`, how rows are explained (`self._explain_rows`), the same for both after.
+    # The models are the release's, packed by `bentoml build` from the bentofile's
+    # aliased `models:` entries (python -m credit_risk.governance build), not declared
+    # here: a service attribute would pack them again without their alias.
     if settings.topology == "remote":
         runner = bentoml.depends(CreditRiskRunner)
-    else:
-        # Declared here too, so that `bentoml build` packs the model with the
-        # service even when no dependency names it.
-        model_ref = MODEL_REF
 
     def __init__(self) -> None:
         self._decision_maker: DecisionMaker | None = None

@@ -48,7 +48,7 @@ from credit_risk.training.data import Dataset
 from deploy.docker.rolling_update import Balancer
 from deploy.kubernetes.check_manifests import render
 from tests.support.ci import announce, in_ci
-from tests.support.containers import ContainerImage, docker, run_bentoml
+from tests.support.containers import ContainerImage, build_bento, docker, run_bentoml
 from tests.support.servers import ROOT, free_port
 from tests.support.training import run_train
 
@@ -93,10 +93,7 @@ def next_image(
         tmp_root, training_data.path, "--reports-dir", str(tmp_root / "reports-next"), env=home
     )
     started = time.monotonic()
-    output = run_bentoml(
-        "build", "-f", "deploy/container/bentofile.offline.yaml", "-o", "tag", env=home
-    )
-    bento = output.stdout.strip().rpartition("__tag__:")[2]
+    bento = build_bento("deploy/container/bentofile.offline.yaml", env=home)
     run_bentoml("containerize", bento, env={**home, "DOCKER_BUILDKIT": "0"}, timeout=1800)
     image = ContainerImage(
         name=bento,
