@@ -36,6 +36,7 @@ from credit_risk.decisions import DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import application_columns, encode_application, encode_columns
 from credit_risk.model import release as model_release
+from credit_risk.model.shadow import load_challenger, shadow_probabilities
 from credit_risk.model.store import load_from_store
 from credit_risk.records import (
     RecordsDirectoryError,
@@ -76,6 +77,7 @@ from credit_risk.serving.responses import (
 )
 from credit_risk.serving.route_labels import RestorePath, RouteLabels
 from credit_risk.serving.runner_client import Coalescer, Explain, Rows, in_process
+from credit_risk.serving.shadow import Shadow
 from credit_risk.serving.webapp import PAGE_PATH, page_app
 from credit_risk.settings import load_settings
 
@@ -157,13 +159,18 @@ XGBoost's path (the fallback when the compiled explainer refuses a model)."""
     metrics=METRICS,
 )
 class CreditRiskRunner:
-    """Owns the champion: batched prediction and per-field explanations."""
+    """Owns the champion (batched prediction and per-field explanations) and the
+    challenger, if the release names one (its probabilities, in the champion's shadow)."""
 
     def __init__(self) -> None:
         self.served = load_from_store(
             bentoml.models.get(model_release.CHAMPION), nthread=settings.xgb_nthread
         )
         logger.info("Runner loaded %s", self.served.tag)
+        # A challenger that does not load is recorded as such, never a refusal to start.
+        self.challenger, self.challenger_error = (
+            load_challenger(settings.xgb_nthread) if RELEASE.challenger else (None, None)
+        )
         # The booster and its metadata live for the whole process: freezing
         # them keeps the generation-2 collector from walking them, which
         # paused workers for up to 195 ms and halved p99.
@@ -189,6 +196,12 @@ class CreditRiskRunner:
         overloaded"): pre-batched work goes around it.
         """
         return self.served.explain(features)
+
+    @bentoml.api
+    def shadow(self, features: np.ndarray) -> np.ndarray:
+        """The challenger's default probabilities of rows of encoded features, exactly as
+        it answers them as champion; an error when it is not loaded."""
+        return shadow_probabilities(self.challenger, self.challenger_error, features)
 
     @bentoml.api
     def card(self) -> dict[str, Any]:
@@ -259,6 +272,18 @@ class CreditRiskClassifier:
             self.runner = CreditRiskRunner()
             # Bound once: BentoML builds a new wrapper on every attribute access.
             self._explain_rows = in_process(self.runner.explain, inline_rows=INLINE_ROWS)
+        self._shadow: Shadow | None = None
+        if RELEASE.challenger is not None:
+            shadow_rows: Explain
+            if settings.topology == "remote":
+
+                def shadow_rows(rows: Rows) -> Awaitable[Rows]:
+                    # Looked up at each call, as explain_many above.
+                    return self.runner.to_async.shadow(rows)
+
+            else:
+                shadow_rows = in_process(self.runner.shadow, inline_rows=INLINE_ROWS)
+            self._shadow = Shadow(RELEASE.challenger, shadow_rows)
 
     async def __is_ready__(self) -> bool:
         """Ready while decision records can be written (BentoML's /readyz asks this)."""
@@ -308,6 +333,10 @@ class CreditRiskClassifier:
         scored = await self._explain_rows(features)
         decided = decider.decide_columns(features, scored)
         decisions = decided.answers()
+        # Scored before the records are written, which hold it; it never raises.
+        challengers = (
+            None if self._shadow is None else await self._shadow.fields(features, decided.status)
+        )
         if self._records is not None:
             latency_ms = (time.perf_counter() - started) * 1000
             lines = decision_lines(
@@ -315,6 +344,7 @@ class CreditRiskClassifier:
                 decisions,
                 endpoint=endpoint,
                 latency_ms=latency_ms,
+                challengers=challengers,
             )
             await self._records.commit(lines)
         # Counted once recorded: a decision refused with 503 was never made.

@@ -1,4 +1,6 @@
-"""Champion and challenger under a real ``bentoml serve``: training changes nothing served."""
+"""Champion and challenger under a real ``bentoml serve``: training changes nothing served,
+the challenger is in every record and equals what it answers as champion, and a
+challenger that is missing or refuses to load changes no answer and no status code."""
 
 from __future__ import annotations
 
@@ -50,8 +52,8 @@ def _csv(applications: list[dict[str, Any]]) -> str:
 
 
 def _every_endpoint(server: Server, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Send singles, a batch and a CSV body; the JSON decisions in the order sent (the
-    CSV's answers are checked for status only)."""
+    """Send singles, a batch and a CSV body; the decisions in the order sent (the CSV's
+    rows with their CSV columns: status, default_probability, score, decision_id...)."""
     decisions = []
     with httpx.Client(base_url=server.url, timeout=60) as client:
         for application in applications[:SINGLES]:
@@ -67,11 +69,23 @@ def _every_endpoint(server: Server, applications: list[dict[str, Any]]) -> list[
             headers={"content-type": "text/csv"},
         )
         assert answer.status_code == 200, answer.text
+    for row in csv.DictReader(io.StringIO(answer.text)):
+        decisions.append(
+            {
+                **row,
+                "default_probability": float(row["default_probability"]),
+                "score": int(row["score"]),
+                "reasons": [row[f"reason_{rank}_code"] for rank in range(1, 5)],
+            }
+        )
     return decisions
 
 
-def _records(server: Server) -> dict[str, dict[str, Any]]:
-    return {record["decision_id"]: record for record in read_records(server.monitoring_dir).records}
+def _records(server: Server, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of ``answers``, in order (a folder reused by a port seen before may
+    hold other servers' records too)."""
+    records = {r["decision_id"]: r for r in read_records(server.monitoring_dir).records}
+    return [records[answer["decision_id"]] for answer in answers]
 
 
 def _model_tag(server: Server) -> str:
@@ -96,3 +110,101 @@ def test_training_a_new_version_changes_nothing_served(
             again.stop()
     finally:
         bentoml.models.delete(newer)
+
+
+@pytest.mark.parametrize("topology", ["embedded", "remote"])
+def test_the_challenger_is_in_every_record_as_it_answers_when_champion(
+    tmp_root: Path,
+    trained_model: str,
+    challenger: str,
+    applications: list[dict[str, Any]],
+    topology: str,
+) -> None:
+    shadowed = start_server(
+        tmp_root, topology, extra_env={"CREDIT_RISK_CHALLENGER_TAG": challenger}
+    )
+    try:
+        answers = _every_endpoint(shadowed, applications)
+        metrics = httpx.get(f"{shadowed.url}/metrics", timeout=30).text
+    finally:
+        shadowed.stop()
+    records = _records(shadowed, answers)
+    assert len(records) == SINGLES + BATCH + CSV_ROWS
+    assert {r["model_tag"] for r in records} == {trained_model}
+    assert {r["challenger"]["model_tag"] for r in records} == {challenger}
+    assert all(
+        set(r["challenger"]) == {"model_tag", "status", "default_probability", "score"}
+        for r in records
+    )
+    # The answers are the champion's: the challenger is only in the records.
+    for answer, record in zip(answers, records, strict=True):
+        assert (answer["status"], answer["score"]) == (record["status"], record["score"])
+        assert not any(key.startswith("challenger") for key in answer)
+    disagreements = sum(r["status"] != r["challenger"]["status"] for r in records)
+    assert 0 < disagreements < len(records)
+    assert 'credit_challenger_decisions_total{agreement="disagreed"' in metrics
+
+    # The same applications with the challenger as champion: the same figures.
+    as_champion = start_server(tmp_root, topology, extra_env={"CREDIT_RISK_MODEL_TAG": challenger})
+    try:
+        answers_as_champion = _every_endpoint(as_champion, applications)
+    finally:
+        as_champion.stop()
+    shadow = [record["challenger"] for record in records]
+    assert [(s["status"], s["default_probability"], s["score"]) for s in shadow] == [
+        (a["status"], a["default_probability"], a["score"]) for a in answers_as_champion
+    ]
+    assert {a["model_tag"] for a in answers_as_champion} == {challenger}
+
+
+@pytest.fixture(scope="module")
+def incompatible(trained_model: str) -> Iterator[str]:
+    """A stored model whose metadata this code refuses to load."""
+    with bentoml.models.create("credit_risk_incompatible", metadata={"features": ["x"]}) as model:
+        pass
+    yield str(model.tag)
+    bentoml.models.delete(model.tag)
+
+
+@pytest.mark.parametrize("kind", ["missing", "incompatible"])
+def test_a_challenger_that_cannot_score_changes_no_answer(
+    tmp_root: Path,
+    trained_model: str,
+    incompatible: str,
+    applications: list[dict[str, Any]],
+    kind: str,
+) -> None:
+    tag = "credit_risk_model:doesnotexist" if kind == "missing" else incompatible
+    plain = start_server(tmp_root, "embedded")
+    try:
+        expected = _every_endpoint(plain, applications)
+    finally:
+        plain.stop()
+    broken = start_server(tmp_root, "embedded", extra_env={"CREDIT_RISK_CHALLENGER_TAG": tag})
+    try:
+        answers = _every_endpoint(broken, applications)
+        metrics = httpx.get(f"{broken.url}/metrics", timeout=30).text
+    finally:
+        broken.stop()
+
+    def figures(decisions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [
+            (d["status"], d["default_probability"], d["score"], d["reasons"]) for d in decisions
+        ]
+
+    assert figures(answers) == figures(expected)
+    records = _records(broken, answers)
+    assert len(records) == SINGLES + BATCH + CSV_ROWS
+    assert all(
+        r["challenger"]["model_tag"] == tag and r["challenger"]["error"].startswith("not loaded")
+        for r in records
+    )
+    failures = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("credit_challenger_failures_total ")
+    ]
+    assert failures and float(failures[0].split()[1]) == SINGLES + BATCH + CSV_ROWS
+    # One line per API worker that answered (one or both of the two) when its challenger
+    # first failed, not one per request.
+    assert 1 <= broken.log().count("decisions go on without it") <= 2
