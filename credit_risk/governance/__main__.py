@@ -4,18 +4,24 @@
     python -m credit_risk.governance name --champion credit_risk_model:abc
                                           [--challenger credit_risk_model:def | --no-challenger]
     python -m credit_risk.governance build [-f bentofile.yaml]
+    python -m credit_risk.governance swaps [--monitoring-dir monitoring/] [--records DIR]
+                                           [--since TIME] [-o reports/swaps]
 
 ``show`` prints the release (the champion and challenger tags, and the file);
 ``name`` writes it, with exact versions (``latest`` is resolved now, once);
 ``build`` builds the bento of the release, its models aliased ``champion`` and
-``challenger``, and prints its tag.
+``challenger``, and prints its tag; ``swaps`` writes the swap-set report (``swaps.html``,
+``swaps.json``) from the decision records that carry a challenger, with the default rate
+per cell where outcomes are loaded (``python -m credit_risk.outcomes load``).
 
-Exit code: 0 done, 3 no such model, 4 bad usage.
+Exit code: 0 done (``swaps``: under 5% of decisions swapped), 1 (``swaps``) 5 to 15%
+swapped, 2 (``swaps``) more, 3 no such model or no records with a challenger, 4 bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Final
@@ -23,7 +29,7 @@ from typing import Final
 import bentoml
 from rich.console import Console
 
-from credit_risk.commands import command_parser
+from credit_risk.commands import CommandParser, command_parser
 from credit_risk.governance.bento import build_release
 from credit_risk.model.release import (
     NoChampionError,
@@ -34,6 +40,7 @@ from credit_risk.model.release import (
     resolve,
     write_release,
 )
+from credit_risk.records.reader import ReadStats, iter_records, parse_time, record_files
 from credit_risk.settings import load_settings
 
 EXIT_NO_MODEL: Final = 3
@@ -45,7 +52,7 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = command_parser("python -m credit_risk.governance", __doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     commands.add_parser("show", help="print the release")
     name = commands.add_parser("name", help="write the release: champion and challenger")
     name.add_argument("--champion", help="the model that decides (default: unchanged)")
@@ -54,7 +61,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     challenger.add_argument("--no-challenger", action="store_true", help="no challenger")
     build = commands.add_parser("build", help="build the release's bento, print its tag")
     build.add_argument("-f", "--bentofile", type=Path, default=ROOT / "bentofile.yaml")
+    swaps = commands.add_parser("swaps", help="the swap-set report from the records")
+    swaps.add_argument(
+        "--monitoring-dir",
+        type=Path,
+        default=Path("monitoring"),
+        help="where the outcomes database is (python -m credit_risk.outcomes load)",
+    )
+    swaps.add_argument(
+        "--records", type=Path, help="decision records (default: the monitoring dir)"
+    )
+    swaps.add_argument("--since", type=_since, help="only records from this ISO time on")
+    swaps.add_argument("-o", "--output", type=Path, default=Path("reports/swaps"))
     return parser.parse_args(argv)
+
+
+def _since(text: str) -> dt.datetime:
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
+
+
+def _outcomes(monitoring_dir: Path) -> dict[str, bool] | None:
+    """The outcomes loaded in the monitoring dir, by decision id; None without any."""
+    from credit_risk.outcomes.store import connect, database_path
+
+    if not database_path(monitoring_dir).is_file():
+        return None
+    with connect(monitoring_dir, read_only=True) as connection:
+        rows = connection.execute("SELECT decision_id, defaulted FROM outcomes").fetchall()
+    return {decision_id: bool(defaulted) for decision_id, defaulted in rows}
+
+
+def _swaps(args: argparse.Namespace) -> int:
+    from credit_risk.governance import swaps, swaps_html
+
+    records = args.records or args.monitoring_dir
+    stats = ReadStats()
+    report = swaps.measure(
+        iter_records(record_files(records), stats, since=args.since),
+        _outcomes(args.monitoring_dir),
+    )
+    if report is None:
+        Console(stderr=True).print(
+            f"No decision records with a scored challenger under {records} "
+            f"({stats.files} files, {stats.lines} lines): name one with "
+            "`python -m credit_risk.governance name --challenger TAG` and restart."
+        )
+        return EXIT_NO_MODEL
+    args.output.mkdir(parents=True, exist_ok=True)
+    swaps_html.write_json(report, args.output / "swaps.json")
+    swaps_html.write_html(report, args.output / "swaps.html", swaps.generated_at())
+    champion_rate, challenger_rate = report.approval_rates
+    console.print(
+        f"{report.decisions} decisions of {report.champion} shadowed by {report.challenger}: "
+        f"approval {champion_rate:.1%} -> {challenger_rate:.1%}, swap-in {report.swap_in}, "
+        f"swap-out {report.swap_out} ({report.verdict.name.lower()}). "
+        f"Report: {args.output / 'swaps.html'}"
+    )
+    return int(report.verdict)
 
 
 def _name(args: argparse.Namespace, path: Path) -> Release:
@@ -77,6 +143,8 @@ def _line(release: Release, path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; the exit code."""
     args = parse_args(argv)
+    if args.command == "swaps":
+        return _swaps(args)
     settings = load_settings()
     path = release_path(settings.release_file)
     try:
