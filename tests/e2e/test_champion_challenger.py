@@ -1,11 +1,13 @@
 """Champion and challenger under a real ``bentoml serve``: training changes nothing served,
-the challenger is in every record and equals what it answers as champion, and a
-challenger that is missing or refuses to load changes no answer and no status code."""
+the challenger is in every record and equals what it answers as champion, a challenger
+that is missing or refuses to load changes no answer and no status code, and promotion
+and rollback (python -m credit_risk.governance) are recorded and change the served tag."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -16,11 +18,13 @@ import pandas as pd
 import pytest
 
 from credit_risk.records import read_records
-from credit_risk.schema import application_records
+from credit_risk.schema import COURSE_EXAMPLE, application_records
+from credit_risk.training.data import Dataset
 from credit_risk.training.recipes import DEFAULT_RECIPE, course_split
 from credit_risk.vocabulary import APPLICATION_FIELDS
 from tests.support.models import store_version
 from tests.support.servers import Server, start_server
+from tests.support.training import run_governance
 
 SINGLES: Final = 20
 BATCH: Final = 300
@@ -208,3 +212,59 @@ def test_a_challenger_that_cannot_score_changes_no_answer(
     # One line per API worker that answered (one or both of the two) when its challenger
     # first failed, not one per request.
     assert 1 <= broken.log().count("decisions go on without it") <= 2
+
+
+def test_promotion_and_rollback_are_recorded_and_change_the_served_tag(
+    tmp_root: Path, trained_model: str, course_frame: pd.DataFrame, training_data: Dataset
+) -> None:
+    # A retrained version of the same recipe: as good, so the gate lets it through.
+    retrained = store_version(trained_model, course_frame, DEFAULT_RECIPE)
+    release_file = tmp_root / "promotion" / "release.json"
+    monitoring = tmp_root / "promotion" / "monitoring"
+    env = {"CREDIT_RISK_RELEASE_FILE": str(release_file)}
+    try:
+        run_governance("name", "--champion", trained_model, "--challenger", retrained, env=env)
+        run_governance(
+            "gate",
+            "--data-dir",
+            str(training_data.path.parent),
+            "--resamples",
+            "300",
+            "-o",
+            str(tmp_root / "promotion" / "gate"),
+            env=env,
+        )
+        evidence = tmp_root / "promotion" / "gate" / "gate.json"
+        assert json.loads(evidence.read_text())["verdict"] == "promote"
+        acts_env = ("--monitoring-dir", str(monitoring), "--operator", "A. Reviewer")
+        run_governance(
+            "promote", *acts_env, "--reason", "as good", "--evidence", str(evidence), env=env
+        )
+
+        server = start_server(tmp_root, "embedded", extra_env=env)
+        try:
+            assert _model_tag(server) == retrained
+            answer = httpx.post(f"{server.url}/classify", json=COURSE_EXAMPLE, timeout=30).json()
+        finally:
+            server.stop()
+        [record] = _records(server, [answer])
+        assert record["challenger"]["model_tag"] == trained_model  # the old champion shadows
+
+        run_governance("rollback", *acts_env, "--reason", "complaints", env=env)
+        server = start_server(tmp_root, "embedded", extra_env=env)
+        try:
+            assert _model_tag(server) == trained_model
+        finally:
+            server.stop()
+        acts = [
+            json.loads(line)
+            for line in (monitoring / "governance" / "acts.jsonl").read_text().splitlines()
+        ]
+        assert [(a["act"], a["old_champion"], a["new_champion"]) for a in acts] == [
+            ("promote", trained_model, retrained),
+            ("rollback", retrained, trained_model),
+        ]
+        assert {a["operator"] for a in acts} == {"A. Reviewer"}
+        assert acts[0]["evidence"]["verdict"] == "promote"
+    finally:
+        bentoml.models.delete(retrained)
