@@ -118,6 +118,10 @@ _request_children: dict[tuple[str, int], prometheus_client.Histogram] = {}
 """``request_duration``'s child per (endpoint, status): ``labels()`` validates, joins and
 locks at every call, several times the cost of the dictionary look-up."""
 
+_challenger_children: dict[tuple[str, str], prometheus_client.Counter] = {}
+"""``challenger_decisions_total``'s child per (champion, challenger) status: nine at most,
+kept, as ``_request_children`` (``labels()`` costs several look-ups)."""
+
 AGREED: Final = "agreed"
 DISAGREED: Final = "disagreed"
 
@@ -174,12 +178,17 @@ def count_challenger(champion_statuses: Sequence[str], challenger_statuses: Sequ
     """Count decisions that a challenger model also scored, by the served (champion)
     model's status and the challenger's (in the same order), once per pair a request."""
     pairs = Counter(zip(champion_statuses, challenger_statuses, strict=True))
-    for (champion, challenger), number in pairs.items():
-        challenger_decisions_total.labels(
-            champion_status=champion,
-            challenger_status=challenger,
-            agreement=AGREED if champion == challenger else DISAGREED,
-        ).inc(number)
+    for pair, number in pairs.items():
+        child = _challenger_children.get(pair)
+        if child is None:
+            champion, challenger = pair
+            child = challenger_decisions_total.labels(
+                champion_status=champion,
+                challenger_status=challenger,
+                agreement=AGREED if champion == challenger else DISAGREED,
+            )
+            _challenger_children[pair] = child
+        child.inc(number)
 
 
 def count_challenger_failures(count: int) -> None:
