@@ -107,3 +107,34 @@ def failed_fields(tag: str, count: int, error: str) -> list[dict[str, Any]]:
     """Each row's ``challenger`` record field when the challenger could not score."""
     failure = {"model_tag": tag, "error": error[:MAX_ERROR_CHARS]}
     return [dict(failure) for _ in range(count)]
+
+
+class BatchChallenger:
+    """The challenger of a batch run (``score.py``): loaded once, its fields per chunk,
+    failures in the records and one log line per change of state, never an exception."""
+
+    def __init__(self, tag: str, nthread: int) -> None:
+        """Load the challenger ``tag`` (exact, or resolved now) to score beside the model."""
+        self.tag = tag
+        self.served: ServedModel | None = None
+        self.error: str | None = None
+        try:
+            model = bentoml.models.get(tag)
+            self.tag = str(model.tag)
+            self.served = load_from_store(model, nthread=nthread)
+        except Exception as refused:  # a challenger must never stop the run
+            self.error = f"not loaded: {type(refused).__name__}: {refused}"[:MAX_ERROR_CHARS]
+        self._state = ShadowState(self.tag)
+
+    def fields(self, features: npt.NDArray[np.float32]) -> list[dict[str, Any]]:
+        """Each row's ``challenger`` record field."""
+        try:
+            probabilities = shadow_probabilities(self.served, self.error, features)
+            assert self.served is not None  # shadow_probabilities raised otherwise
+            fields = shadow_fields(self.tag, self.served.policy, probabilities.tolist())
+        except Exception as failure:  # the challenger never fails a run
+            error = str(failure) if isinstance(failure, ChallengerError) else repr(failure)
+            self._state.failed(error)
+            return failed_fields(self.tag, len(features), error)
+        self._state.scored()
+        return fields

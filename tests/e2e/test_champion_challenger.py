@@ -1,13 +1,17 @@
 """Champion and challenger under a real ``bentoml serve``: training changes nothing served,
 the challenger is in every record and equals what it answers as champion, a challenger
-that is missing or refuses to load changes no answer and no status code, and promotion
-and rollback (python -m credit_risk.governance) are recorded and change the served tag."""
+that is missing or refuses to load changes no answer and no status code, score.py records
+the challenger too, and promotion and rollback (python -m credit_risk.governance) are
+recorded and change the served tag."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +27,7 @@ from credit_risk.training.data import Dataset
 from credit_risk.training.recipes import DEFAULT_RECIPE, course_split
 from credit_risk.vocabulary import APPLICATION_FIELDS
 from tests.support.models import store_version
-from tests.support.servers import Server, start_server
+from tests.support.servers import ROOT, Server, start_server
 from tests.support.training import run_governance
 
 SINGLES: Final = 20
@@ -268,3 +272,43 @@ def test_promotion_and_rollback_are_recorded_and_change_the_served_tag(
         assert acts[0]["evidence"]["verdict"] == "promote"
     finally:
         bentoml.models.delete(retrained)
+
+
+def _score_py(portfolio: Path, output: Path, records: Path, *args: str) -> list[dict[str, Any]]:
+    """score.py as a user runs it; the output's rows."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "score.py"), str(portfolio), "-o", str(output), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "CREDIT_RISK_MONITORING_DIR": str(records)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    with output.open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_score_py_records_the_challenger_as_it_scores_when_champion(
+    tmp_root: Path, trained_model: str, challenger: str, applications: list[dict[str, Any]]
+) -> None:
+    folder = tmp_root / "score-challenger"
+    folder.mkdir()
+    portfolio = folder / "portfolio.csv"
+    portfolio.write_text(_csv(applications[:BATCH]))
+    shadowed = _score_py(
+        portfolio, folder / "shadowed.csv", folder / "records", "--challenger", challenger
+    )
+    as_champion = _score_py(
+        portfolio, folder / "champion.csv", folder / "records-c", "--model", challenger
+    )
+    records = {r["decision_id"]: r for r in read_records(folder / "records").records}
+    shadow = [records[row["decision_id"]]["challenger"] for row in shadowed]
+    assert {row["model_tag"] for row in shadowed} == {trained_model}
+    assert [
+        (s["model_tag"], s["status"], s["default_probability"], s["score"]) for s in shadow
+    ] == [
+        (row["model_tag"], row["status"], float(row["default_probability"]), int(row["score"]))
+        for row in as_champion
+    ]

@@ -80,3 +80,18 @@ def test_the_stored_policy_is_the_challengers_own(trained_model: str) -> None:
     policy, error = shadow.challenger_policy(trained_model)
     stored = load_from_store(bentoml.models.get(trained_model), nthread=1, compile_explainer=False)
     assert error is None and policy == stored.policy
+
+
+def test_a_batch_challenger_scores_as_champion_and_a_missing_one_says_so(
+    trained_model: str, course_frame: pd.DataFrame
+) -> None:
+    features = encode_columns(course_frame.head(50))
+    present = shadow.BatchChallenger(trained_model, nthread=1)
+    served = load_from_store(bentoml.models.get(trained_model), nthread=1)
+    expected = DecisionMaker(served.tag, served.policy, served.training_ranges).decide_columns(
+        features, served.explain(features)
+    )
+    assert [f["status"] for f in present.fields(features)] == expected.status
+    missing = shadow.BatchChallenger("credit_risk_model:doesnotexist", nthread=1)
+    fields = missing.fields(features)
+    assert len(fields) == 50 and all(f["error"].startswith("not loaded") for f in fields)
