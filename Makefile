@@ -36,7 +36,7 @@ serve: $(SERVE_STAMP)
 	$(BIN)/bentoml models get credit_risk_model:latest >/dev/null 2>&1 || $(BIN)/python train.py
 	$(BIN)/bentoml serve
 
-## Train a new model version (and move `latest` to it).
+## Train a new model version (it serves only once named: docs/governance.md).
 train: $(SERVE_STAMP)
 	$(BIN)/python train.py
 

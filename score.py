@@ -3,11 +3,13 @@
 python score.py portfolio.csv -o decisions.csv          # or .parquet, in and out
 python score.py portfolio.parquet -o decisions.parquet --model credit_risk_model:abc
 python score.py --spark --master 'local[*]' portfolio.parquet -o decisions_dir
+python score.py portfolio.csv -o decisions.csv --challenger credit_risk_model:def
 
 The model comes from the BentoML store (BENTOML_HOME); decisions are the
 online service's (same validation, features, model, policy and reasons); each
 one's decision record goes to $CREDIT_RISK_MONITORING_DIR/decisions/ before
-its decision reaches the output. Exit codes: 0 done, 2 unusable input or
+its decision reaches the output; with ``--challenger``, the challenger's probability,
+status and score too (docs/governance.md; not on Spark yet). Exit codes: 0 done, 2 unusable input or
 arguments, 3 no such model, 4 records cannot be written, 5 Spark failed.
 """
 
@@ -25,12 +27,11 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from credit_risk.model import DEFAULT_MODEL_TAG
-
 if TYPE_CHECKING:
     # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
     from credit_risk.batch.job import JobSummary
     from credit_risk.batch.spark import SparkSummary
+    from credit_risk.model.shadow import BatchChallenger
     from credit_risk.model.store import ServedModel
     from credit_risk.records import RecordWriter
     from credit_risk.settings import RecordsConfig
@@ -54,8 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-o", "--output", dest="output_option", type=Path, help="decisions file")
     parser.add_argument(
         "--model",
-        default=DEFAULT_MODEL_TAG,
-        help=f"model store tag (default: {DEFAULT_MODEL_TAG})",
+        help="model store tag (default: the release's champion, as the service serves: "
+        "docs/governance.md)",
+    )
+    parser.add_argument(
+        "--challenger",
+        help="a challenger scored beside the model, into the records only (default: the "
+        "release's challenger, if any; none on Spark yet)",
     )
     parser.add_argument(
         "--records-dir",
@@ -151,6 +157,20 @@ def load_model(tag: str, threads: int) -> ServedModel:
         raise CommandError(EXIT_MODEL, str(error)) from None
 
 
+def challenger_of(args: argparse.Namespace) -> BatchChallenger | None:
+    """The challenger to score in the model's shadow (``--challenger``, else the
+    release's), loaded; None without one. One that does not load is in the records."""
+    from credit_risk.model.shadow import BatchChallenger
+
+    tag = args.challenger
+    if tag is None:
+        return None
+    challenger = BatchChallenger(tag, nthread=args.threads)
+    if challenger.error is not None:
+        logger.warning("Challenger %s %s; its records say so", tag, challenger.error)
+    return challenger
+
+
 def records_config(records_dir: str | None) -> RecordsConfig | None:
     """``open_writer``'s arguments as the settings describe them (``--records-dir`` first);
     None when records are off."""
@@ -212,7 +232,7 @@ def score_locally(args: argparse.Namespace) -> None:
             summary = run_job(
                 reader,
                 writer,
-                BatchScorer(served),
+                BatchScorer(served, challenger_of(args)),
                 records,
                 on_chunk=on_chunk,
                 workers=args.workers,
@@ -244,6 +264,8 @@ def score_on_spark(args: argparse.Namespace) -> None:
 
     config = records_config(args.records_dir)
     run_id = run_id_of(args)
+    if args.challenger:
+        logger.warning("--challenger is not scored on Spark yet: records without it")
     try:
         summary = run_spark_job(
             args.input,
@@ -268,6 +290,29 @@ def spark_line(summary: SparkSummary, master: str | None, output: Path) -> str:
     )
 
 
+def name_models(args: argparse.Namespace) -> None:
+    """Fill ``--model`` and ``--challenger`` from the release when not given: what the
+    service serves, never the newest model by default (``credit_risk.model.release``)."""
+    if args.model is not None and args.challenger is not None:
+        return
+    from credit_risk.model.release import NoChampionError, resolve
+    from credit_risk.settings import load_settings
+
+    settings = load_settings()
+    try:
+        release = resolve(
+            champion=settings.model_tag,
+            challenger=settings.challenger_tag,
+            release_file=settings.release_file,
+        )
+    except NoChampionError as none:
+        raise CommandError(EXIT_MODEL, str(none)) from None
+    if args.model is None:
+        args.model = release.champion
+        # The release's challenger shadows the release's champion only.
+        args.challenger = args.challenger or release.challenger
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score the input into the output; returns the exit code."""
     args = parse_args(argv)
@@ -277,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         handlers=[RichHandler(console=console, show_path=False)],
     )
     try:
+        name_models(args)
         if args.spark:
             score_on_spark(args)
         else:

@@ -37,6 +37,8 @@ from credit_risk.decisions import DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import application_columns, encode_application, encode_columns
 from credit_risk.model import CARD_HTML, CARD_MARKDOWN
+from credit_risk.model import release as model_release
+from credit_risk.model.shadow import load_challenger, shadow_probabilities
 from credit_risk.model.store import load_from_store
 from credit_risk.records import (
     RecordsDirectoryError,
@@ -80,6 +82,7 @@ from credit_risk.serving.responses import (
 )
 from credit_risk.serving.route_labels import RestorePath, RouteLabels
 from credit_risk.serving.runner_client import Coalescer, Explain, Rows, in_process
+from credit_risk.serving.shadow import Shadow
 from credit_risk.serving.webapp import PAGE_PATH, page_app
 from credit_risk.settings import load_settings
 
@@ -102,15 +105,25 @@ NEVER_RECYCLE: Final = {"max_requests": 2**62, "max_age": 1e12}
 requests with HTTP 500 at 32 connections (upstream #5540). On a local socket
 there is nothing to gain from recycling, so we never do."""
 
-MODEL_REF: Final = bentoml.models.BentoModel(settings.model_tag)
-"""The one reference to the served model; resolved from the store on first access."""
-if MODEL_REF.stored is None:
+try:
+    RELEASE: Final = model_release.resolve(
+        champion=settings.model_tag,
+        challenger=settings.challenger_tag,
+        release_file=settings.release_file,
+    )
+    """What decides and what shadows, as BentoML's aliases (credit_risk/model/release.py):
+    a bento's own, else the release file's; the models are read as
+    ``bentoml.models.get("champion")``, never by ``latest``."""
+    bentoml.models.get(model_release.CHAMPION)
+except model_release.NoChampionError as none:
+    raise bentoml.exceptions.NotFound(str(none)) from None
+except bentoml.exceptions.NotFound:
     # Refuse here, before any worker starts: BentoML's own refusal only says
     # that the model could not be fetched from BentoCloud.
     raise bentoml.exceptions.NotFound(
-        f"Model {settings.model_tag} is not in the model store (BENTOML_HOME). Train one "
+        f"Model {RELEASE.champion} is not in the model store (BENTOML_HOME). Train one "
         "with `python train.py`, or run `make serve`, which trains when the store has none."
-    )
+    ) from None
 
 if (
     settings.monitoring
@@ -151,17 +164,20 @@ XGBoost's path (the fallback when the compiled explainer refuses a model)."""
     metrics=METRICS,
 )
 class CreditRiskRunner:
-    """Owns the tagged model: batched prediction and per-field explanations."""
-
-    model_ref = MODEL_REF
+    """Owns the champion (batched prediction and per-field explanations) and the
+    challenger, if the release names one (its probabilities, in the champion's shadow)."""
 
     def __init__(self) -> None:
         self.served = load_from_store(
-            self.model_ref,
+            bentoml.models.get(model_release.CHAMPION),
             nthread=settings.xgb_nthread,
             allow_scored_protected=settings.allow_scored_protected,
         )
         logger.info("Runner loaded %s", self.served.tag)
+        # A challenger that does not load is recorded as such, never a refusal to start.
+        self.challenger, self.challenger_error = (
+            load_challenger(settings.xgb_nthread) if RELEASE.challenger else (None, None)
+        )
         # The booster and its metadata live for the whole process: freezing
         # them keeps the generation-2 collector from walking them, which
         # paused workers for up to 195 ms and halved p99.
@@ -187,6 +203,12 @@ class CreditRiskRunner:
         overloaded"): pre-batched work goes around it.
         """
         return self.served.explain(features)
+
+    @bentoml.api
+    def shadow(self, features: np.ndarray) -> np.ndarray:
+        """The challenger's default probabilities of rows of encoded features, exactly as
+        it answers them as champion; an error when it is not loaded."""
+        return shadow_probabilities(self.challenger, self.challenger_error, features)
 
     @bentoml.api
     def card(self) -> dict[str, Any]:
@@ -219,12 +241,11 @@ class CreditRiskClassifier:
     # The topology is chosen twice only because BentoML reads the class before any
     # instance exists: here, what `bentoml serve` and `bentoml build` must see; in
     # `__init__`, how rows are explained (`self._explain_rows`), the same for both after.
+    # The models are the release's, packed by `bentoml build` from the bentofile's
+    # aliased `models:` entries (python -m credit_risk.governance build), not declared
+    # here: a service attribute would pack them again without their alias.
     if settings.topology == "remote":
         runner = bentoml.depends(CreditRiskRunner)
-    else:
-        # Declared here too, so that `bentoml build` packs the model with the
-        # service even when no dependency names it.
-        model_ref = MODEL_REF
 
     def __init__(self) -> None:
         self._decision_maker: DecisionMaker | None = None
@@ -260,6 +281,25 @@ class CreditRiskClassifier:
             self.runner = CreditRiskRunner()
             # Bound once: BentoML builds a new wrapper on every attribute access.
             self._explain_rows = in_process(self.runner.explain, inline_rows=INLINE_ROWS)
+        self._shadow: Shadow | None = None
+        if RELEASE.challenger is not None:
+            shadow_rows: Explain
+            if settings.topology == "remote":
+
+                def shadow_rows(rows: Rows) -> Awaitable[Rows]:
+                    # Looked up at each call, as explain_many above.
+                    return self.runner.to_async.shadow(rows)
+
+            else:
+                runner = self.runner
+
+                def shadow_here(rows: Rows) -> Rows:
+                    # Straight to the model, not through the runner's API method, whose
+                    # BentoML wrapper cost as much as the challenger's scoring (measured).
+                    return shadow_probabilities(runner.challenger, runner.challenger_error, rows)
+
+                shadow_rows = in_process(shadow_here, inline_rows=INLINE_ROWS)
+            self._shadow = Shadow(RELEASE.challenger, shadow_rows)
 
     async def __is_ready__(self) -> bool:
         """Ready while decision records can be written (BentoML's /readyz asks this)."""
@@ -309,6 +349,10 @@ class CreditRiskClassifier:
         scored = await self._explain_rows(features)
         decided = decider.decide_columns(features, scored)
         decisions = decided.answers()
+        # Scored before the records are written, which hold it; it never raises.
+        challengers = (
+            None if self._shadow is None else await self._shadow.fields(features, decided.status)
+        )
         if self._records is not None:
             latency_ms = (time.perf_counter() - started) * 1000
             lines = decision_lines(
@@ -316,6 +360,7 @@ class CreditRiskClassifier:
                 decisions,
                 endpoint=endpoint,
                 latency_ms=latency_ms,
+                challengers=challengers,
             )
             await self._records.commit(lines)
         # Counted once recorded: a decision refused with 503 was never made.
@@ -383,7 +428,7 @@ class CreditRiskClassifier:
         it, fairness), as written with it at training: HTML or Markdown."""
         card = await self._model_card()
         name = CARD_HTML if format == "html" else CARD_MARKDOWN
-        path = Path(MODEL_REF.stored.path) / name
+        path = Path(bentoml.models.get(model_release.CHAMPION).path) / name
         try:
             text = await anyio.Path(path).read_text()
         except FileNotFoundError:

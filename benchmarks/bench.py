@@ -4,9 +4,10 @@ Starts every variant on loopback, then drives each with ``wrk`` at fixed
 concurrency, alternating variants round by round so that they share the
 machine's ups and downs. Prints a Markdown table (``--json`` also writes it)::
 
-    | variant | conns | req/s | p50 ms | p99 ms | errors | vs fastapi-xgboost | vs fastapi |
+    | variant | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req | vs fastapi... |
 
-``req/s``, ``p50`` and ``p99`` are medians over the rounds; ``errors`` sums
+``req/s``, ``p50``, ``p99`` and the server's CPU time per request (its process tree's,
+steadier than req/s on a busy machine) are medians over the rounds; ``errors`` sums
 non-2xx answers and socket errors over the rounds; ``vs ...`` are ratios of
 req/s to the two FastAPI baselines at the same concurrency (NaN when one was
 not run): ``fastapi-xgboost`` computes the reasons with XGBoost's
@@ -41,6 +42,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
@@ -60,6 +63,11 @@ def _bentoml(target: str, **env: str) -> tuple[list[str], dict[str, str]]:
 VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "embedded": _bentoml(".", CREDIT_RISK_TOPOLOGY="embedded"),
     # The decision records' cost per request: off, on (the default), on with fsync.
+    # A challenger scored in the champion's shadow (--challenger; by default the champion
+    # itself: a challenger of its size), against "embedded" for its cost.
+    "embedded-shadow": _bentoml(
+        ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_CHALLENGER_TAG="{challenger}"
+    ),
     "embedded-norecords": _bentoml(
         ".", CREDIT_RISK_TOPOLOGY="embedded", CREDIT_RISK_MONITORING="false"
     ),
@@ -115,7 +123,7 @@ VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     ),
 }
 DEFAULT_VARIANTS = ("embedded", "remote", "legacy", "fastapi-xgboost", "fastapi")
-BATCH_VARIANTS = ("embedded", "remote", "fastapi-xgboost", "fastapi")
+BATCH_VARIANTS = ("embedded", "embedded-shadow", "remote", "fastapi-xgboost", "fastapi")
 
 
 @dataclass
@@ -125,13 +133,17 @@ class Samples:
     rps: list[float] = field(default_factory=list)
     p50_ms: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
     errors: int = 0
 
-    def add(self, rps: float, p50_ms: float, p99_ms: float, errors: int) -> None:
-        """Record one wrk run."""
+    def add(
+        self, rps: float, p50_ms: float, p99_ms: float, errors: int, cpu_us: float = math.nan
+    ) -> None:
+        """Record one wrk run (``cpu_us``: the server's CPU time per request)."""
         self.rps.append(rps)
         self.p50_ms.append(p50_ms)
         self.p99_ms.append(p99_ms)
+        self.cpu_us.append(cpu_us)
         self.errors += errors
 
     def summary(self) -> dict[str, float]:
@@ -140,17 +152,31 @@ class Samples:
             "rps": statistics.median(self.rps),
             "p50_ms": statistics.median(self.p50_ms),
             "p99_ms": statistics.median(self.p99_ms),
+            "cpu_us": statistics.median(self.cpu_us),
             "errors": self.errors,
             "rps_rounds": list(self.rps),
+            "cpu_us_rounds": list(self.cpu_us),
         }
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a server: its process and every descendant."""
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 READY_TIMEOUT_S = 120
 
 
 @contextlib.contextmanager
-def serving(names: list[str], logs: Path) -> Iterator[dict[str, Server]]:
-    """Start the variants one after the other (so ready times are clean); stop them all."""
+def serving(names: list[str], logs: Path, challenger: str) -> Iterator[dict[str, Server]]:
+    """Start the variants one after the other (so ready times are clean); stop them all.
+    ``challenger`` is the tag the shadow variant scores beside the champion."""
     running: dict[str, Server] = {}
     try:
         for name in names:
@@ -160,7 +186,11 @@ def serving(names: list[str], logs: Path) -> Iterator[dict[str, Server]]:
                 [part.format(port=port) for part in command],
                 port=port,
                 log_path=logs / f"{name}.log",
-                env={**os.environ, **env, "CREDIT_RISK_MONITORING_DIR": str(logs / name)},
+                env={
+                    **os.environ,
+                    **{key: value.format(challenger=challenger) for key, value in env.items()},
+                    "CREDIT_RISK_MONITORING_DIR": str(logs / name),
+                },
                 topology=name,
                 monitoring_dir=logs / name,
                 timeout=READY_TIMEOUT_S,
@@ -187,8 +217,10 @@ def _duration_ms(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(url: str, script: Path, connections: int, seconds: int) -> tuple[float, float, float, int]:
-    """One wrk run: req/s, p50 ms, p99 ms, errors (non-2xx and socket errors)."""
+def wrk(
+    url: str, script: Path, connections: int, seconds: int
+) -> tuple[float, float, float, int, int]:
+    """One wrk run: req/s, p50 ms, p99 ms, errors (non-2xx and socket errors), requests."""
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -200,7 +232,8 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> tuple[float, 
     p99 = _duration_ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return rps, p50, p99, errors + (int(non_2xx.group(1)) if non_2xx else 0)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return rps, p50, p99, errors + (int(non_2xx.group(1)) if non_2xx else 0), requests
 
 
 def measure(
@@ -221,12 +254,18 @@ def measure(
         order = args.variants[shift:] + args.variants[:shift]
         for connections in args.connections:
             for name in order:
-                result = wrk(f"{running[name].url}/classify", single, connections, args.seconds)
-                samples[(name, connections)].add(*result)
+                # The server's CPU per request: unlike req/s, hardly moved by what else
+                # runs on the machine, so variants compare even on a busy one.
+                cpu_before = tree_cpu_seconds(running[name].process.pid)
+                rps, p50, p99, errors, requests = wrk(
+                    f"{running[name].url}/classify", single, connections, args.seconds
+                )
+                cpu = tree_cpu_seconds(running[name].process.pid) - cpu_before
+                samples[(name, connections)].add(rps, p50, p99, errors, cpu / requests * 1e6)
         if not args.no_batch:
             for connections in args.batch_connections:
                 for name in (n for n in order if (n, connections) in batch_samples):
-                    rps, p50, p99, errors = wrk(
+                    rps, p50, p99, errors, _ = wrk(
                         f"{running[name].url}/classify_batch", batch, connections, args.seconds
                     )
                     batch_samples[(name, connections)].add(rps * MAX_BATCH_SIZE, p50, p99, errors)
@@ -247,11 +286,11 @@ def report(
     )
     print(f"\n/classify ({header})\n")
     print(
-        "| variant | conns | req/s | p50 ms | p99 ms | errors | "
+        "| variant | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req | "
         + " | ".join(f"vs {name}" for name in BASELINES)
         + " |"
     )
-    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(BASELINES))
+    print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(BASELINES))
     rows = []
     for connections in args.connections:
         base_rps = {
@@ -271,7 +310,7 @@ def report(
             rows.append(row)
             print(
                 f"| {name} | {connections} | {row['rps']:.0f} | {row['p50_ms']:.1f} | "
-                f"{row['p99_ms']:.1f} | {row['errors']} | "
+                f"{row['p99_ms']:.1f} | {row['errors']} | {row['cpu_us']:.0f} | "
                 + " | ".join(
                     f"{ratio:.2f}x" if math.isfinite(ratio) else "n/a" for ratio in ratios.values()
                 )
@@ -299,6 +338,15 @@ def report(
     return {"header": header, "classify": rows, "batch": batch_rows, "ready_s": ready}
 
 
+def _champion() -> str:
+    """The champion the variants serve (the release's, as ``bentoml serve`` resolves it)."""
+    from credit_risk.model.release import resolve
+    from credit_risk.settings import load_settings
+
+    settings = load_settings()
+    return resolve(champion=settings.model_tag, release_file=settings.release_file).champion
+
+
 def main() -> None:
     """Run the benchmark and print the tables."""
     parser = argparse.ArgumentParser(
@@ -314,14 +362,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--no-batch", action="store_true", help="skip the /classify_batch table")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--challenger",
+        help="the model embedded-shadow scores in the champion's shadow (default: the champion)",
+    )
     args = parser.parse_args()
+    challenger = args.challenger or _champion()
 
     work = Path(tempfile.mkdtemp(prefix="credit-risk-bench-"))
     single = _lua(work / "classify.lua", json.dumps(COURSE_EXAMPLE))
     batch = _lua(
         work / "batch.lua", json.dumps({"applications": [COURSE_EXAMPLE] * MAX_BATCH_SIZE})
     )
-    with serving(args.variants, work) as running:
+    with serving(args.variants, work, challenger) as running:
         samples, batch_samples = measure(args, running, single, batch)
         ready = {name: server.ready_seconds for name, server in running.items()}
     results = report(args, samples, batch_samples, ready)

@@ -11,7 +11,6 @@ from typing import Final, Literal, TypedDict
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from credit_risk.model import DEFAULT_MODEL_TAG
 from credit_risk.records.sinks import DEFAULT_ROTATE_BYTES
 
 MIN_API_KEY_LENGTH: Final = 16
@@ -36,7 +35,21 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_", frozen=True)
 
-    model_tag: str = Field(default=DEFAULT_MODEL_TAG, description="Model store tag to serve.")
+    model_tag: str | None = Field(
+        default=None,
+        description=(
+            "The champion for this run, overriding the release (a bento's aliases, else the "
+            "release file): docs/governance.md."
+        ),
+    )
+    challenger_tag: str | None = Field(
+        default=None,
+        description="The challenger for this run, scored in the champion's shadow.",
+    )
+    release_file: str | None = Field(
+        default=None,
+        description="The release file; unset: $BENTOML_HOME/credit_risk/release.json.",
+    )
     topology: Literal["embedded", "remote"] = Field(
         default="embedded",
         description="embedded: the runner lives in the API worker; remote: its own process.",

@@ -129,13 +129,18 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_root: Path, training_data: Dataset) -> str:
-    """Train once with ``train.py`` on the data at hand and return the saved tag (the
-    unit tier trains the same model in process: ``tests/unit/conftest.py``)."""
+    """Train once with ``train.py`` on the data at hand and return the saved tag, named
+    the champion of the release (the unit tier trains the same model in process:
+    ``tests/unit/conftest.py``)."""
     import bentoml
+
+    from credit_risk.model.release import Release, release_path, write_release
 
     output = run_train(tmp_root, training_data.path).stdout
     tag = str(bentoml.models.get("credit_risk_model:latest").tag)
     assert tag in output.replace("\n", "")
+    # Named, as an operator would, so that no later training in the session changes it.
+    write_release(release_path(), Release(tag))
     return tag
 
 

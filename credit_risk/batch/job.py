@@ -68,6 +68,7 @@ def chunk_record_lines(
         endpoint=endpoint,
         latency_ms=latency_ms,
         time=time,
+        challengers=chunk.challengers,
     )
 
 
@@ -110,12 +111,18 @@ _worker: dict[str, Any] = {}
 """In a worker process of ``scored_in_workers``: its scorer and record writer, made once."""
 
 
-def _start_worker(model_tag: str, records: RecordsConfig | None) -> None:
+def _start_worker(
+    model_tag: str, records: RecordsConfig | None, challenger_tag: str | None = None
+) -> None:
     import bentoml
 
+    from credit_risk.model.shadow import BatchChallenger
     from credit_risk.model.store import load_from_store
 
-    _worker["scorer"] = BatchScorer(load_from_store(bentoml.models.get(model_tag), nthread=1))
+    _worker["scorer"] = BatchScorer(
+        load_from_store(bentoml.models.get(model_tag), nthread=1),
+        BatchChallenger(challenger_tag, nthread=1) if challenger_tag else None,
+    )
     _worker["records"] = open_writer(**records) if records is not None else None
 
 
@@ -143,6 +150,7 @@ def scored_in_workers(
     endpoint: str,
     records: RecordsConfig | None,
     run_id: str | None = None,
+    challenger_tag: str | None = None,
 ) -> Iterator[ChunkResult]:
     """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
     per worker are in flight, so memory stays flat. Each worker loads ``model_tag`` once
@@ -152,7 +160,7 @@ def scored_in_workers(
         max_workers=workers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(model_tag, records),
+        initargs=(model_tag, records, challenger_tag),
     ) as pool:
         in_flight: deque[Future[ChunkResult]] = deque()
         for chunk in chunks:
@@ -201,6 +209,7 @@ def run_job(
             endpoint=endpoint,
             records=records_config if records is not None else None,
             run_id=run_id,
+            challenger_tag=scorer.challenger.tag if scorer.challenger else None,
         )
     else:
         results = (

@@ -29,6 +29,7 @@ from credit_risk.csv_format import (
 )
 from credit_risk.decisions import DecisionColumns, DecisionMaker
 from credit_risk.features import encode_columns
+from credit_risk.model.shadow import BatchChallenger
 from credit_risk.model.store import ServedModel
 from credit_risk.reasons import FIELD_REASONS, MAX_REASONS
 from credit_risk.schema import application_records
@@ -57,6 +58,8 @@ class ScoredChunk:
     decided: DecisionColumns
     valid_rows: npt.NDArray[np.intp]
     """Positions in ``decisions`` of the decided (not ``INVALID``) rows."""
+    challengers: list[dict[str, Any]] | None = None
+    """With a challenger: each decided row's ``challenger`` record field."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,11 @@ class BadRow:
 class BatchScorer:
     """Scores chunks with one stored model: validation, features, explainer, policy."""
 
-    def __init__(self, served: ServedModel) -> None:
-        """Score with ``served`` and decide by the policy stored with it."""
+    def __init__(self, served: ServedModel, challenger: BatchChallenger | None = None) -> None:
+        """Score with ``served`` and decide by the policy stored with it; ``challenger``
+        also scores every decided row, for the records only."""
         self.served = served
+        self.challenger = challenger
         self.decider = DecisionMaker(
             model_tag=served.tag, policy=served.policy, training_ranges=served.training_ranges
         )
@@ -123,6 +128,7 @@ class BatchScorer:
             applications=application_records(checked.columns),
             decided=decided,
             valid_rows=np.flatnonzero(valid),
+            challengers=self.challenger.fields(features) if self.challenger else None,
         )
 
     def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -43,13 +43,16 @@ def decision_record(
     endpoint: str,
     latency_ms: float,
     time: str | None = None,
+    challenger: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The record of one decision, as a dict in the contract's field order.
 
     ``application``: its 13 fields (``application_rows``); ``decision``: its JSON
-    form, as answered (``Decision.model_dump()``, ``DecisionColumns.answers()``).
+    form, as answered (``Decision.model_dump()``, ``DecisionColumns.answers()``);
+    ``challenger``: what the challenger scored in its shadow
+    (``credit_risk.model.shadow``), a last field only when a challenger is configured.
     """
-    return {
+    record = {
         "decision_id": decision["decision_id"],
         "time": time if time is not None else utc_timestamp(),
         "model_tag": decision["model_tag"],
@@ -71,6 +74,9 @@ def decision_record(
         "out_of_training_range": decision["out_of_training_range"],
         "latency_ms": round(latency_ms, 3),
     }
+    if challenger is not None:
+        record["challenger"] = challenger
+    return record
 
 
 def decision_lines(
@@ -80,21 +86,38 @@ def decision_lines(
     endpoint: str,
     latency_ms: float,
     time: str | None = None,
+    challengers: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[bytes]:
     """One ``\\n``-terminated UTF-8 JSON line per decision, ready for a ``RecordWriter``
-    (arguments as ``decision_record``'s, in order).
+    (arguments as ``decision_record``'s, in order; ``challengers`` one per decision).
 
     ``latency_ms`` is the request's (a batch shares one); ``time`` is now unless
     given, shared too.
     """
     moment = time if time is not None else utc_timestamp()
+    if challengers is None:
+        return [
+            record_line(
+                decision_record(
+                    application, decision, endpoint=endpoint, latency_ms=latency_ms, time=moment
+                )
+            )
+            for application, decision in zip(applications, decisions, strict=True)
+        ]
     return [
         record_line(
             decision_record(
-                application, decision, endpoint=endpoint, latency_ms=latency_ms, time=moment
+                application,
+                decision,
+                endpoint=endpoint,
+                latency_ms=latency_ms,
+                time=moment,
+                challenger=challenger,
             )
         )
-        for application, decision in zip(applications, decisions, strict=True)
+        for application, decision, challenger in zip(
+            applications, decisions, challengers, strict=True
+        )
     ]
 
 

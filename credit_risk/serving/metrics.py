@@ -84,8 +84,16 @@ default_probability = prometheus_client.Histogram(
 )
 challenger_decisions_total = prometheus_client.Counter(
     name="credit_challenger_decisions_total",
-    documentation="Decisions also scored by a challenger model, by whether its status agreed.",
-    labelnames=["agreement"],
+    documentation="Decisions also scored by a challenger model, by the champion's status, "
+    "the challenger's, and whether they agreed.",
+    # agreement is derived from the two statuses, kept so that the rules and dashboards
+    # that sum by it need no join; 3 x 3 values, bounded.
+    labelnames=["champion_status", "challenger_status", "agreement"],
+)
+challenger_failures_total = prometheus_client.Counter(
+    name="credit_challenger_failures_total",
+    documentation="Decisions a configured challenger could not score (not loaded, or it "
+    "raised); the decisions themselves were made.",
 )
 build_info = prometheus_client.Gauge(
     name="credit_build_info",
@@ -109,6 +117,10 @@ request_duration = prometheus_client.Histogram(
 _request_children: dict[tuple[str, int], prometheus_client.Histogram] = {}
 """``request_duration``'s child per (endpoint, status): ``labels()`` validates, joins and
 locks at every call, several times the cost of the dictionary look-up."""
+
+_challenger_children: dict[tuple[str, str], prometheus_client.Counter] = {}
+"""``challenger_decisions_total``'s child per (champion, challenger) status: nine at most,
+kept, as ``_request_children`` (``labels()`` costs several look-ups)."""
 
 AGREED: Final = "agreed"
 DISAGREED: Final = "disagreed"
@@ -162,13 +174,26 @@ def observe_request(seconds: float, status: int, endpoint: str = UNKNOWN_ENDPOIN
     child.observe(seconds)
 
 
-def count_challenger(agreed: int, disagreed: int) -> None:
-    """Count decisions that a challenger model also scored: how many of its statuses
-    agreed with the served (champion) model's, and how many did not."""
-    if agreed:
-        challenger_decisions_total.labels(agreement=AGREED).inc(agreed)
-    if disagreed:
-        challenger_decisions_total.labels(agreement=DISAGREED).inc(disagreed)
+def count_challenger(champion_statuses: Sequence[str], challenger_statuses: Sequence[str]) -> None:
+    """Count decisions that a challenger model also scored, by the served (champion)
+    model's status and the challenger's (in the same order), once per pair a request."""
+    pairs = Counter(zip(champion_statuses, challenger_statuses, strict=True))
+    for pair, number in pairs.items():
+        child = _challenger_children.get(pair)
+        if child is None:
+            champion, challenger = pair
+            child = challenger_decisions_total.labels(
+                champion_status=champion,
+                challenger_status=challenger,
+                agreement=AGREED if champion == challenger else DISAGREED,
+            )
+            _challenger_children[pair] = child
+        child.inc(number)
+
+
+def count_challenger_failures(count: int) -> None:
+    """Count decisions a configured challenger could not score."""
+    challenger_failures_total.inc(count)
 
 
 def count_all(statuses: Sequence[str], default_probabilities: Sequence[float]) -> None:

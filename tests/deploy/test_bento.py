@@ -110,13 +110,15 @@ def test_bento_locks_serving_dependencies_only(bento_tag: str) -> None:
     assert not NOT_FOR_SERVING & locked.keys()
 
 
-def test_bento_packs_the_model_labels_and_image_settings(bento_tag: str) -> None:
+def test_bento_packs_the_model_labels_and_image_settings(
+    bento_tag: str, trained_model: str
+) -> None:
     info = bentoml.get(bento_tag).info
     bentofile = _bentofile(ROOT / "bentofile.yaml")
-    # The store's latest credit_risk_model when the bento was built (later tests may
-    # train newer versions).
-    [model] = info.models
+    # The release's champion, aliased: the bento says which model decides.
+    [model] = info.all_models
     assert model.tag.name == MODEL_NAME
+    assert (str(model.tag), model.alias) == (trained_model, "champion")
     assert bentoml.models.get(model.tag).info.metadata["features"]
     assert bentofile["labels"].items() <= dict(info.labels).items()
     assert {env.name: env.value for env in info.envs} == {

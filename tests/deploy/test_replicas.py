@@ -9,11 +9,14 @@ frontend throughout, and every request is counted and put in the phase it starte
 
 * (a) graceful stop: drained through HAProxy's runtime API, then ``docker stop``;
 * (b) crash: ``docker kill``; only requests in flight at the kill may fail;
-* (c) rolling update to an image with another model, one replica at a time;
+* (c) promotion: rolling update to the promoted release's image (a retrained model,
+  promoted by ``python -m credit_risk.governance promote``, the old champion shadowing
+  it), one replica at a time;
 * (d) rollback to the first image, the same way.
 
 Zero failures in (a), (c) and (d); after (c) every decision carries the new model's
-tag, after (d) the old one's, read from the responses.
+tag, after (d) the old one's, read from the responses; and each replica's records switch
+model at one point for the promotion and at one for the rollback.
 
 A second test runs the hardened front alone: slow request heads cut at HAProxy's
 ``timeout http-request``, unknown paths 404 at the proxy, /metrics for the monitoring
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -44,13 +48,16 @@ from typing import Any
 import bentoml
 import pytest
 
+from credit_risk.records import read_records
 from credit_risk.training.data import Dataset
+from credit_risk.training.recipes import DEFAULT_RECIPE
 from deploy.docker.rolling_update import Balancer
 from deploy.kubernetes.check_manifests import render
 from tests.support.ci import announce, in_ci
-from tests.support.containers import ContainerImage, docker, run_bentoml
+from tests.support.containers import ContainerImage, build_bento, docker, run_bentoml
+from tests.support.models import store_version
 from tests.support.servers import ROOT, free_port
-from tests.support.training import run_train
+from tests.support.training import run_governance
 
 pytestmark = pytest.mark.container
 
@@ -84,35 +91,53 @@ def next_image(
     request: pytest.FixtureRequest,
     tmp_root: Path,
     training_data: Dataset,
+    trained_model: str,
     container_image: ContainerImage,
 ) -> Iterator[ContainerImage]:
-    """A second image with a newer model: trained and built in a store of its own, so the
-    session's store (and its ``credit_risk_model:latest``) stays as the other tests expect."""
-    home = {"BENTOML_HOME": str(tmp_root / "bentoml-next")}
-    run_train(
-        tmp_root, training_data.path, "--reports-dir", str(tmp_root / "reports-next"), env=home
-    )
+    """The release after a promotion: a retrained version of the recipe, named challenger
+    of the session's champion, let through by the gate, promoted by the recorded act, and
+    built as the bento whose aliases are swapped (its champion the retrained model, its
+    challenger the old champion). Its own release file, so the session's stays as the
+    other tests expect; the model is deleted at the end."""
+    retrained = store_version(trained_model, training_data.frame, DEFAULT_RECIPE)
+    work = tmp_root / "promotion-replicas"
+    env = {"CREDIT_RISK_RELEASE_FILE": str(work / "release.json")}
     started = time.monotonic()
-    output = run_bentoml(
-        "build", "-f", "deploy/container/bentofile.offline.yaml", "-o", "tag", env=home
-    )
-    bento = output.stdout.strip().rpartition("__tag__:")[2]
-    run_bentoml("containerize", bento, env={**home, "DOCKER_BUILDKIT": "0"}, timeout=1800)
+    run_governance("name", "--champion", trained_model, "--challenger", retrained, env=env)
+    gate = work / "gate"
+    run_governance(
+        "gate", "--data-dir", str(training_data.path.parent), "--resamples", "300",
+        "-o", str(gate), env=env,
+    )  # fmt: skip
+    run_governance(
+        "promote", "--operator", "replica test", "--reason", "retrained, as good",
+        "--evidence", str(gate / "gate.json"), "--monitoring-dir", str(work), env=env,
+    )  # fmt: skip
+    bento = build_bento("deploy/container/bentofile.offline.yaml", env=env)
+    run_bentoml("containerize", bento, env={"DOCKER_BUILDKIT": "0"}, timeout=1800)
     image = ContainerImage(
         name=bento,
         bento_tag=bento,
         build_seconds=time.monotonic() - started,
         size_bytes=int(docker("image", "inspect", "-f", "{{.Size}}", bento)),
     )
-    announce(request.config, f"second image {bento} built in {image.build_seconds:.0f} s")
+    announce(request.config, f"promoted release {bento} built in {image.build_seconds:.0f} s")
     yield image
     docker("image", "rm", bento, check=False)
+    bentoml.bentos.delete(bento)
+    bentoml.models.delete(retrained)
 
 
-def _model_tag(bento_tag: str, env: dict[str, str] | None = None) -> str:
-    info = json.loads(run_bentoml("get", bento_tag, "-o", "json", env=env).stdout)
-    [model] = info["models"]
-    return str(model["tag"])
+def _aliases(bento_tag: str) -> dict[str, str]:
+    """The bento's model aliases: which model decides, which shadows."""
+    info = json.loads(run_bentoml("get", bento_tag, "-o", "json").stdout)
+    return {model["alias"]: str(model["tag"]) for model in info["models"] if model.get("alias")}
+
+
+def _switches(records_dir: Path) -> list[str]:
+    """The model tags of a replica's records in time order, each run of one tag once."""
+    records = sorted(read_records(records_dir).records, key=lambda record: record["time"])
+    return [tag for tag, _ in itertools.groupby(record["model_tag"] for record in records)]
 
 
 def pod_as_docker_options(
@@ -384,8 +409,10 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
     next_image: ContainerImage,
 ) -> None:
     old_image, new_image = container_image.name, next_image.name
-    old_tag = str(bentoml.get(old_image).info.models[0].tag)
-    new_tag = _model_tag(new_image, {"BENTOML_HOME": str(rollout.tmp_root.parent / "bentoml-next")})
+    old_tag = _aliases(old_image)["champion"]
+    # The promoted release: the old champion shadows the new one.
+    new_tag = _aliases(new_image)["champion"]
+    assert _aliases(new_image) == {"champion": new_tag, "challenger": old_tag}
     assert old_tag != new_tag
 
     ports = _start_replicas(rollout, old_image)
@@ -506,10 +533,12 @@ def test_replicas_survive_stop_crash_rolling_update_and_rollback(
     # No failure but in (b), and there only requests in flight at the kill.
     failures = [failure for phase in phases for failure in phase.failures]
     assert all(failure in in_flight_at_kill for failure in failures), failures[:10]
-    # Each replica wrote its decisions' records on its volume, the root being read-only.
+    # Each replica wrote its decisions' records on its volume, the root being read-only,
+    # and they switch model at one point when promoted and at one when rolled back.
     for index in range(1, REPLICAS + 1):
         records = rollout.tmp_root / "records" / rollout.container(index)
         assert any(path.stat().st_size for path in records.rglob("*") if path.is_file()), index
+        assert _switches(records) == [old_tag, new_tag, old_tag], index
     # Decisions come from the model of the image each phase ends with.
     assert by_name["steady"].model_tags() == {old_tag}
     assert by_name["c: rolling update"].model_tags() <= {old_tag, new_tag}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -63,10 +64,21 @@ def run_bentoml(
     return result
 
 
-def build_bento(bentofile: str) -> str:
-    """``bentoml build -f BENTOFILE`` in the temporary store; returns the bento's tag."""
-    output = run_bentoml("build", "-f", bentofile, "-o", "tag").stdout
-    return output.strip().rpartition("__tag__:")[2]
+def build_bento(bentofile: str, env: dict[str, str] | None = None) -> str:
+    """The release's bento, ``python -m credit_risk.governance build -f BENTOFILE`` (the
+    bentofile with the release's models aliased), in the temporary store; its tag."""
+    result = subprocess.run(
+        [sys.executable, "-m", "credit_risk.governance", "build", "-f", bentofile],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BENTO_BUILD_TIMEOUT_S,
+        check=False,
+        # As run_bentoml: uv locks the bento's packages with the system's certificates.
+        env={"UV_SYSTEM_CERTS": "1", **os.environ, "COLUMNS": "1000", **(env or {})},
+    )
+    assert result.returncode == 0, f"build exited {result.returncode}:\n{result.stderr}"
+    return result.stdout.strip().splitlines()[-1]
 
 
 @dataclass(frozen=True)

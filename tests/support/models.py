@@ -1,5 +1,6 @@
 """Models the tests store beside the served one: a model the compiled explainer refuses,
-and any booster with the served model's metadata."""
+other versions of the served model (a challenger of another recipe, a copy), and any
+booster with the served model's metadata."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pandas as pd
 import xgboost as xgb
 
 from credit_risk.features import FEATURE_NAMES
+from credit_risk.model import MODEL_NAME
 from credit_risk.model.store import BOOSTER_FILE
-from credit_risk.training.recipes import DEFAULT_RECIPE, feature_matrix, labels_of
+from credit_risk.training.recipes import DEFAULT_RECIPE, Recipe, feature_matrix, labels_of
 
 REFUSED_MODEL: Final = "credit_risk_refused"
 """Another model name: the refused model never becomes credit_risk_model:latest."""
@@ -46,6 +48,22 @@ def refused_model(
         yield str(model.tag), booster
     finally:
         bentoml.models.delete(model.tag)
+
+
+def store_version(trained_model: str, course_frame: pd.DataFrame, recipe: Recipe) -> str:
+    """A new version of ``credit_risk_model`` (it becomes ``latest``): ``recipe`` trained
+    on every row, stored with the served model's metadata; its tag."""
+    metadata = dict(bentoml.models.get(trained_model).info.metadata)
+    matrix = xgb.DMatrix(
+        feature_matrix(course_frame, recipe),
+        label=labels_of(course_frame),
+        feature_names=list(FEATURE_NAMES),
+    )
+    booster = xgb.train(recipe.params, matrix, num_boost_round=recipe.rounds)
+    with bentoml.models.create(MODEL_NAME, metadata=metadata) as model:
+        booster.save_model(Path(model.path) / BOOSTER_FILE)
+        Path(model.path).chmod(0o755)
+    return str(model.tag)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""``train.py`` run for real, as a user runs it, for the tests that need its whole output."""
+"""``train.py`` and ``python -m credit_risk.governance`` run for real, as a user runs them."""
 
 from __future__ import annotations
 
@@ -33,4 +33,22 @@ def run_train(
         env={**os.environ, "COLUMNS": "120", **(env or {})},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def run_governance(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m credit_risk.governance`` as an operator does; with ``check``,
+    asserts it exits 0."""
+    result = subprocess.run(
+        [sys.executable, "-m", "credit_risk.governance", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+    assert not check or result.returncode == 0, result.stdout + result.stderr
     return result

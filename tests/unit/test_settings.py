@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from credit_risk.model import DEFAULT_MODEL_TAG
 from credit_risk.settings import MAX_API_KEYS, Settings
 
 
@@ -30,7 +29,8 @@ def test_records_config_is_what_open_writer_takes(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CREDIT_RISK_RECORDS_FSYNC", "true")
     monkeypatch.setenv("CREDIT_RISK_MONITORING_DIR", "/var/records")
     settings = Settings()
-    assert settings.model_tag == DEFAULT_MODEL_TAG
+    # No tag by default: the release names the champion (credit_risk/model/release.py).
+    assert settings.model_tag is None and settings.challenger_tag is None
     assert settings.records_config() == {
         "sink": "file",
         "monitoring_dir": "/var/records",

@@ -46,17 +46,28 @@ def test_code_version_is_the_bentos_when_served_from_one(monkeypatch: pytest.Mon
     assert metrics.code_version() == importlib.metadata.version("credit-risk-service")
 
 
-def test_challenger_agreement_is_counted_both_ways() -> None:
-    def counts() -> tuple[float, float]:
-        return tuple(  # type: ignore[return-value]
-            _sample("credit_challenger_decisions_total", {"agreement": agreement})
-            for agreement in (metrics.AGREED, metrics.DISAGREED)
-        )
+def test_challenger_decisions_are_counted_by_both_statuses() -> None:
+    pairs = [("APPROVED", "APPROVED"), ("MAYBE", "DECLINED"), ("DECLINED", "DECLINED")]
+
+    def counts() -> list[float]:
+        return [
+            _sample(
+                "credit_challenger_decisions_total",
+                {
+                    "champion_status": champion,
+                    "challenger_status": challenger,
+                    "agreement": metrics.AGREED if champion == challenger else metrics.DISAGREED,
+                },
+            )
+            for champion, challenger in pairs
+        ]
 
     before = counts()
-    metrics.count_challenger(agreed=7, disagreed=2)
+    champion = ["APPROVED"] * 7 + ["MAYBE"] * 2 + ["DECLINED"]
+    challenger = ["APPROVED"] * 7 + ["DECLINED"] * 2 + ["DECLINED"]
+    metrics.count_challenger(champion, challenger)
     after = counts()
-    assert (after[0] - before[0], after[1] - before[1]) == (7, 2)
+    assert [a - b for a, b in zip(after, before, strict=True)] == [7, 2, 1]
 
 
 def test_latency_buckets_resolve_a_millisecond_within_a_few_percent() -> None:
