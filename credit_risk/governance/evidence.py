@@ -23,14 +23,18 @@ from credit_risk.governance.gate import (
 )
 from credit_risk.governance.swaps import measure as measure_swaps
 from credit_risk.model.audit.applications import Applications
+from credit_risk.model.audit.proofs import prove
 from credit_risk.model.audit.report import audit_population
 from credit_risk.model.release import Release
 from credit_risk.model.store import ServedModel, load_from_store
+from credit_risk.policy import PROTECTED_FIELDS
 
 
 def fair_lending(served: ServedModel, applications: Applications) -> FairLending:
-    """The fair-lending audits of ``served`` on ``applications``: a protected field among
-    the reasons, the elderly rule, the field directions."""
+    """The fair-lending proofs on ``served``'s trees (for every application) and its
+    audits on ``applications``: a protected field among the reasons, the elderly rule,
+    the field directions."""
+    proven = prove(served.booster, (*PROTECTED_FIELDS, *served.policy.protected_fields))
     audit = audit_population("held-out", applications, served)
     violations = {
         f"protected field {audit.protected.field} among the reasons": audit.protected.citing,
@@ -39,7 +43,7 @@ def fair_lending(served: ServedModel, applications: Applications) -> FairLending
         + audit.elderly.age_among_reasons,
         **{f"direction of {d.field}": d.violating for d in audit.directions},
     }
-    return FairLending(failures=audit.failures(), violations=violations)
+    return FairLending(failures=proven.failures() + audit.failures(), violations=violations)
 
 
 def gather(

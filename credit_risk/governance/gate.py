@@ -6,8 +6,9 @@ resampled rows for both) lies above ``-AUC_MARGIN``; its calibration is within
 ``CALIBRATION_MARGIN`` of the champion's (Brier score and the gap between mean predicted
 and observed default rate); and it passes every fair-lending audit
 (``credit_risk.model.audit``: no protected field among the reasons, the elderly rule,
-the proven field directions): with ``FAIR_LENDING_STRICT``, every property must hold;
-without (today's default, while the stored models still fail some), the challenger may
+the proven field directions) and the proofs on its trees
+(``credit_risk.model.audit.proofs``): with ``FAIR_LENDING_STRICT`` (the default), every
+property must hold; without (for models trained before the proofs), the challenger may
 fail no property on more applications than the champion does. The swap set from shadow
 traffic, when there is one, is part of the evidence, for the reviewer: it informs, it
 does not decide.
@@ -25,10 +26,11 @@ AUC_MARGIN: Final = 0.01
 """How much lower than the champion's the challenger's AUC may be, at the interval's low end."""
 CALIBRATION_MARGIN: Final = 0.01
 """How much worse the challenger's Brier score, and its calibration-in-the-large, may be."""
-FAIR_LENDING_STRICT: Final = False
-"""True: a challenger failing any fair-lending property is refused. False: one failing a
-property on more applications than the champion is (no regression); every failure of
-both is in the evidence either way."""
+FAIR_LENDING_STRICT: Final = True
+"""True: a challenger failing any fair-lending property (proof or audit) is refused.
+False: one failing a property on more applications than the champion is (no
+regression), for models trained before the proofs; every failure of both is in the
+evidence either way."""
 BOOTSTRAP_RESAMPLES: Final = 2000
 CONFIDENCE: Final = 0.95
 

@@ -35,7 +35,7 @@ def test_a_model_against_itself_differs_by_nothing() -> None:
 
 
 def _report(
-    *, low: float = -0.005, brier: float = 0.15, marital: tuple[int, int] = (90, 90)
+    *, low: float = -0.005, brier: float = 0.15, marital: tuple[int, int] = (0, 0)
 ) -> gate.GateReport:
     def audits(count: int) -> gate.FairLending:
         failures = [f"{count} cite marital"] if count else []
@@ -84,6 +84,29 @@ def weakened(trained_model: str, course_frame: pd.DataFrame) -> Iterator[str]:
     )
     yield tag
     bentoml.models.delete(tag)
+
+
+@pytest.fixture(scope="module")
+def undirected(trained_model: str, course_frame: pd.DataFrame) -> Iterator[str]:
+    """A challenger trained without monotone constraints: its directions fail. Deleted at
+    the end."""
+    tag = store_version(
+        trained_model, course_frame, DEFAULT_RECIPE.with_params(monotone_constraints="()")
+    )
+    yield tag
+    bentoml.models.delete(tag)
+
+
+def test_a_challenger_failing_a_fair_lending_proof_is_refused(
+    trained_model: str, undirected: str, training_data: Dataset
+) -> None:
+    report = gather(Release(trained_model, undirected), training_data.path.parent, resamples=300)
+    figures = report.as_dict()
+    assert figures["verdict"] == "refuse"
+    assert figures["fair_lending"]["rule"] == "strict"
+    assert figures["fair_lending"]["champion"]["passed"]
+    refusals = [reason for reason in report.reasons if reason.startswith("fair lending")]
+    assert any("direction is not proven" in reason for reason in refusals), report.reasons
 
 
 def test_a_weakened_challenger_is_refused_on_real_models(
