@@ -30,9 +30,9 @@ from credit_risk.model import DEFAULT_MODEL_TAG
 if TYPE_CHECKING:
     # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
     from credit_risk.batch.job import JobSummary
+    from credit_risk.batch.records import BatchRecords
     from credit_risk.batch.spark import SparkSummary
     from credit_risk.model.store import ServedModel
-    from credit_risk.records import RecordWriter
     from credit_risk.settings import RecordsConfig
 
 console = Console(stderr=True)
@@ -60,6 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--records-dir",
         help="where decision records go (default: $CREDIT_RISK_MONITORING_DIR, or ./monitoring)",
+    )
+    parser.add_argument(
+        "--records-format",
+        choices=("parquet", "jsonl"),
+        default="parquet",
+        help="records to files: a Parquet file per chunk, ~60 bytes a decision (default), "
+        "or JSON lines as the service writes them, ~700 bytes",
     )
     parser.add_argument(
         "--threads",
@@ -163,14 +170,16 @@ def records_config(records_dir: str | None) -> RecordsConfig | None:
     return settings.records_config(records_dir)
 
 
-def open_records(config: RecordsConfig | None) -> RecordWriter | None:
-    """The decision-record writer of ``config``, or None when records are off."""
-    from credit_risk.records import RecordsDirectoryError, open_writer
+def open_records(config: RecordsConfig | None, records_format: str) -> BatchRecords | None:
+    """The decision-record writer of ``config`` in ``records_format``, or None when records
+    are off."""
+    from credit_risk.batch.records import open_batch_records
+    from credit_risk.records import RecordsDirectoryError
 
     if config is None:
         return None
     try:
-        return open_writer(**config)
+        return open_batch_records(config, columnar=records_format == "parquet")
     except RecordsDirectoryError as error:
         raise CommandError(EXIT_RECORDS, f"{error}; or pass --records-dir") from None
 
@@ -189,7 +198,7 @@ def score_locally(args: argparse.Namespace) -> None:
         raise CommandError(EXIT_INPUT, str(error)) from None
     served = load_model(args.model, args.threads)
     config = records_config(args.records_dir)
-    records = open_records(config)
+    records = open_records(config, args.records_format)
 
     console.print(f"Scoring [bold]{args.input}[/] with [bold]{served.tag}[/] -> {args.output}")
     run_id = run_id_of(args)

@@ -20,9 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from credit_risk.batch.io import ApplicationReader, DecisionWriter, InputChunk
+from credit_risk.batch.records import BatchRecords, open_batch_records, write_chunk_records
 from credit_risk.batch.scorer import BatchScorer, ScoredChunk
 from credit_risk.csv_format import INVALID_STATUS
-from credit_risk.records import RecordWriter, decision_lines, open_writer
+from credit_risk.records import RecordWriter, decision_lines
 
 if TYPE_CHECKING:
     from credit_risk.settings import RecordsConfig
@@ -73,11 +74,10 @@ def chunk_record_lines(
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """A scored chunk as the writing side needs it: decisions, and their record lines
-    unless a worker process has written them already (then ``recorded`` counts them)."""
+    """A scored chunk as the writing side needs it: its decisions, whose records
+    (``recorded`` of them) are written already."""
 
     decisions: pa.RecordBatch
-    lines: list[bytes]
     recorded: int = 0
 
 
@@ -86,11 +86,12 @@ def score_chunk(
     chunk: InputChunk,
     *,
     endpoint: str,
-    with_records: bool,
+    records: BatchRecords | None,
     run_id: str | None = None,
 ) -> ChunkResult:
-    """Score one chunk and, when records are on, make its record lines; ``run_id`` makes
-    its decision ids the run's (``BatchScorer.score``)."""
+    """Score one chunk and, when ``records`` is given, write its records before its
+    decisions are returned; ``run_id`` makes its decision ids the run's
+    (``BatchScorer.score``). Raises ``RecordsUnavailable``."""
     started = time.perf_counter()
     scored = scorer.score(
         chunk.table,
@@ -99,40 +100,36 @@ def score_chunk(
         bad_rows=chunk.bad_rows,
         run_id=run_id,
     )
-    lines: list[bytes] = []
-    if with_records and scored.applications:
+    recorded = 0
+    if records is not None:
         latency_ms = (time.perf_counter() - started) * 1000
-        lines = chunk_record_lines(scored, endpoint=endpoint, latency_ms=latency_ms)
-    return ChunkResult(scored.decisions, lines)
+        recorded = write_chunk_records(
+            records, scored.columns, scored.decided, endpoint=endpoint, latency_ms=latency_ms
+        )
+    return ChunkResult(scored.decisions, recorded)
 
 
 _worker: dict[str, Any] = {}
 """In a worker process of ``scored_in_workers``: its scorer and record writer, made once."""
 
 
-def _start_worker(model_tag: str, records: RecordsConfig | None) -> None:
+def _start_worker(model_tag: str, records: RecordsConfig | None, columnar: bool) -> None:
     import bentoml
 
     from credit_risk.model.store import load_from_store
 
     _worker["scorer"] = BatchScorer(load_from_store(bentoml.models.get(model_tag), nthread=1))
-    _worker["records"] = open_writer(**records) if records is not None else None
+    _worker["records"] = (
+        open_batch_records(records, columnar=columnar) if records is not None else None
+    )
 
 
 def _score_in_worker(chunk: InputChunk, endpoint: str, run_id: str | None) -> ChunkResult:
     # The worker writes its chunk's records itself, before handing the decisions
     # back: the main process then only reads and writes files.
-    records: RecordWriter | None = _worker["records"]
-    result = score_chunk(
-        _worker["scorer"],
-        chunk,
-        endpoint=endpoint,
-        with_records=records is not None,
-        run_id=run_id,
+    return score_chunk(
+        _worker["scorer"], chunk, endpoint=endpoint, records=_worker["records"], run_id=run_id
     )
-    if records is not None and result.lines:
-        records.write_lines(result.lines)
-    return ChunkResult(result.decisions, [], recorded=len(result.lines))
 
 
 def scored_in_workers(
@@ -143,16 +140,17 @@ def scored_in_workers(
     endpoint: str,
     records: RecordsConfig | None,
     run_id: str | None = None,
+    columnar: bool = True,
 ) -> Iterator[ChunkResult]:
     """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
     per worker are in flight, so memory stays flat. Each worker loads ``model_tag`` once
-    and writes its chunks' records through its own ``open_writer(**records)``."""
+    and writes its chunks' records through its own ``open_batch_records(records)``."""
     context = multiprocessing.get_context("spawn")  # this process runs threads: no fork
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(model_tag, records),
+        initargs=(model_tag, records, columnar),
     ) as pool:
         in_flight: deque[Future[ChunkResult]] = deque()
         for chunk in chunks:
@@ -167,7 +165,7 @@ def run_job(
     reader: ApplicationReader,
     writer: DecisionWriter,
     scorer: BatchScorer,
-    records: RecordWriter | None,
+    records: BatchRecords | None,
     *,
     endpoint: str = ENDPOINT,
     on_chunk: Callable[[JobSummary, int], None] | None = None,
@@ -178,9 +176,9 @@ def run_job(
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
     With ``workers`` > 1, chunks are scored in that many processes (each loading
-    ``scorer``'s model from the store, and writing records with ``open_writer`` of
-    ``records_config``, required when ``records`` is given) while this one reads and
-    writes.
+    ``scorer``'s model from the store, and writing records with ``open_batch_records``
+    of ``records_config``, in ``records``' form, required when ``records`` is given)
+    while this one reads and writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
     ``run_id`` makes decision ids the run's, one per (run, row): run again with the same
     ``run_id``, a job writes the same ids, and a reader of records keeps one of each.
@@ -189,7 +187,6 @@ def run_job(
     """
     summary = JobSummary()
     started = time.perf_counter()
-    with_records = records is not None
     results: Iterator[ChunkResult]
     if workers > 1:
         if records is not None and records_config is None:
@@ -201,17 +198,16 @@ def run_job(
             endpoint=endpoint,
             records=records_config if records is not None else None,
             run_id=run_id,
+            columnar=not isinstance(records, RecordWriter),
         )
     else:
         results = (
-            score_chunk(scorer, chunk, endpoint=endpoint, with_records=with_records, run_id=run_id)
+            score_chunk(scorer, chunk, endpoint=endpoint, records=records, run_id=run_id)
             for chunk in reader.chunks()
         )
     try:
         for result in results:
-            if records is not None and result.lines:
-                records.write_lines(result.lines)
-            summary.records += len(result.lines) + result.recorded
+            summary.records += result.recorded
             writer.write(result.decisions)
             summary.add(result.decisions)
             summary.seconds = time.perf_counter() - started

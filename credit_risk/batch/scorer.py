@@ -52,11 +52,17 @@ class ScoredChunk:
     """One chunk's decisions (``DECISIONS_SCHEMA``) and the material of their records."""
 
     decisions: pa.RecordBatch
-    applications: list[dict[str, Any]]
-    """The decided rows' applications as the API logs them, in decision order."""
+    columns: dict[str, npt.NDArray[Any]]
+    """The decided rows' applications column-wise (``ValidatedChunk.columns``), in order."""
     decided: DecisionColumns
     valid_rows: npt.NDArray[np.intp]
     """Positions in ``decisions`` of the decided (not ``INVALID``) rows."""
+
+    @property
+    def applications(self) -> list[dict[str, Any]]:
+        """The decided rows' applications as the API logs them (a dict each: only for
+        JSON records; the columnar ones are built from ``columns``)."""
+        return application_records(self.columns)
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ class BatchScorer:
         batch = _decisions_batch(ids, valid, errors, decided, self.decider)
         return ScoredChunk(
             decisions=batch,
-            applications=application_records(checked.columns),
+            columns=checked.columns,
             decided=decided,
             valid_rows=np.flatnonzero(valid),
         )

@@ -33,7 +33,6 @@ from credit_risk.drift.report import (
 from credit_risk.model import DEFAULT_MODEL_TAG
 from credit_risk.model.metadata import ModelMetadata
 from credit_risk.records.reader import (
-    RECORD_GLOB,
     ReadStats,
     iter_records,
     parse_time,
@@ -59,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--records",
         type=Path,
         default=Path("monitoring"),
-        help=f"folder searched for {RECORD_GLOB} decision records (default: monitoring)",
+        help="folder searched for *.jsonl and *.parquet decision records (default: monitoring)",
     )
     parser.add_argument("--since", type=_since, help="only records from this ISO time on")
     parser.add_argument(
