@@ -153,7 +153,6 @@ class DecisionMaker:
         """``decide`` for many rows: encoded features (n, features) and ``explain``'s
         output (n, 14) in. Status and score come from the stored policy."""
         probabilities = scored[:, 0].astype(np.float64)
-        as_floats = probabilities.tolist()
         fields, has_reason = principal_reason_columns(scored[:, 1:])
         contributions = round_contributions(np.take_along_axis(scored[:, 1:], fields, axis=-1))
         rounded: list[list[float | None]] = [
@@ -169,9 +168,9 @@ class DecisionMaker:
             for row, column in zip(*np.nonzero(outside), strict=True):
                 flagged[row].append(NUMERIC_FIELDS[column])
         return DecisionColumns(
-            status=[self.policy.status(p) for p in as_floats],
+            status=self.policy.statuses(probabilities),
             default_probability=probabilities,
-            score=self.policy.scorecard.points_all(as_floats),
+            score=self.policy.scorecard.points_all(probabilities),
             reason_fields=fields,
             has_reason=has_reason,
             reason_contributions=rounded,
