@@ -8,6 +8,8 @@ when records cannot be written the job stops, and the output is left as
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import multiprocessing
 import time
 from collections import Counter, deque
@@ -26,6 +28,7 @@ from credit_risk.csv_format import INVALID_STATUS
 from credit_risk.records import RecordWriter, decision_lines
 
 if TYPE_CHECKING:
+    from credit_risk.model.store import ServedModel
     from credit_risk.settings import RecordsConfig
 
 ENDPOINT: Final = "score.py"
@@ -40,6 +43,10 @@ class JobSummary:
     by_status: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     records: int = 0
+    scoring_seconds: float = 0.0
+    """Summed over chunks (and processes): validation to records written."""
+    record_seconds: float = 0.0
+    """Of which building and writing records."""
 
     @property
     def invalid(self) -> int:
@@ -79,6 +86,10 @@ class ChunkResult:
 
     decisions: pa.RecordBatch
     recorded: int = 0
+    seconds: float = 0.0
+    """The chunk's scoring, its records included."""
+    record_seconds: float = 0.0
+    """Building and writing its records."""
 
 
 def score_chunk(
@@ -101,24 +112,26 @@ def score_chunk(
         run_id=run_id,
     )
     recorded = 0
+    scored_at = time.perf_counter()
     if records is not None:
-        latency_ms = (time.perf_counter() - started) * 1000
+        latency_ms = (scored_at - started) * 1000
         recorded = write_chunk_records(
             records, scored.columns, scored.decided, endpoint=endpoint, latency_ms=latency_ms
         )
-    return ChunkResult(scored.decisions, recorded)
+    done = time.perf_counter()
+    return ChunkResult(scored.decisions, recorded, done - started, done - scored_at)
 
 
 _worker: dict[str, Any] = {}
 """In a worker process of ``scored_in_workers``: its scorer and record writer, made once."""
 
 
-def _start_worker(model_tag: str, records: RecordsConfig | None, columnar: bool) -> None:
-    import bentoml
-
-    from credit_risk.model.store import load_from_store
-
-    _worker["scorer"] = BatchScorer(load_from_store(bentoml.models.get(model_tag), nthread=1))
+def _start_worker(served: ServedModel, records: RecordsConfig | None, columnar: bool) -> None:
+    # The model arrives loaded and compiled (3 MB pickled, 25 ms): loading it again from
+    # the store would compile and verify the explainer once more in every worker (3.5 s).
+    served.booster.set_param({"nthread": 1})  # one process per core already
+    gc.freeze()
+    _worker["scorer"] = BatchScorer(dataclasses.replace(served, nthread=1))
     _worker["records"] = (
         open_batch_records(records, columnar=columnar) if records is not None else None
     )
@@ -134,7 +147,7 @@ def _score_in_worker(chunk: InputChunk, endpoint: str, run_id: str | None) -> Ch
 
 def scored_in_workers(
     chunks: Iterator[InputChunk],
-    model_tag: str,
+    served: ServedModel,
     workers: int,
     *,
     endpoint: str,
@@ -143,14 +156,14 @@ def scored_in_workers(
     columnar: bool = True,
 ) -> Iterator[ChunkResult]:
     """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
-    per worker are in flight, so memory stays flat. Each worker loads ``model_tag`` once
+    per worker are in flight, so memory stays flat. Each worker gets ``served`` once
     and writes its chunks' records through its own ``open_batch_records(records)``."""
     context = multiprocessing.get_context("spawn")  # this process runs threads: no fork
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(model_tag, records, columnar),
+        initargs=(served, records, columnar),
     ) as pool:
         in_flight: deque[Future[ChunkResult]] = deque()
         for chunk in chunks:
@@ -175,8 +188,8 @@ def run_job(
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
-    With ``workers`` > 1, chunks are scored in that many processes (each loading
-    ``scorer``'s model from the store, and writing records with ``open_batch_records``
+    With ``workers`` > 1, chunks are scored in that many processes (each given
+    ``scorer``'s model, and writing records with ``open_batch_records``
     of ``records_config``, in ``records``' form, required when ``records`` is given)
     while this one reads and writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
@@ -186,6 +199,9 @@ def run_job(
     ``InputError``.
     """
     summary = JobSummary()
+    # What exists now (modules, the model) lives as long as the job: frozen, the collector
+    # no longer walks it each time a chunk's lists trigger a collection.
+    gc.freeze()
     started = time.perf_counter()
     results: Iterator[ChunkResult]
     if workers > 1:
@@ -193,7 +209,7 @@ def run_job(
             raise ValueError("workers write records themselves: give records_config")
         results = scored_in_workers(
             reader.chunks(),
-            scorer.served.tag,
+            scorer.served,
             workers,
             endpoint=endpoint,
             records=records_config if records is not None else None,
@@ -208,6 +224,8 @@ def run_job(
     try:
         for result in results:
             summary.records += result.recorded
+            summary.scoring_seconds += result.seconds
+            summary.record_seconds += result.record_seconds
             writer.write(result.decisions)
             summary.add(result.decisions)
             summary.seconds = time.perf_counter() - started
