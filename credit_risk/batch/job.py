@@ -154,24 +154,46 @@ def scored_in_workers(
     records: RecordsConfig | None,
     run_id: str | None = None,
     columnar: bool = True,
+    local: Callable[[InputChunk], ChunkResult] | None = None,
 ) -> Iterator[ChunkResult]:
     """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
     per worker are in flight, so memory stays flat. Each worker gets ``served`` once
-    and writes its chunks' records through its own ``open_batch_records(records)``."""
+    and writes its chunks' records through its own ``open_batch_records(records)``.
+
+    With ``local`` (this process's own scoring), this process is one of the ``workers``:
+    ``workers - 1`` are started, and a chunk that finds every one of them busy is scored
+    here. This process would otherwise only wait (reading and writing take a tenth of
+    the time), and it scores from the start, while the others are still starting
+    (about two seconds: imports, the model handed over).
+    """
+    helpers = workers - 1 if local is not None else workers
     context = multiprocessing.get_context("spawn")  # this process runs threads: no fork
     with ProcessPoolExecutor(
-        max_workers=workers,
+        max_workers=helpers,
         mp_context=context,
         initializer=_start_worker,
         initargs=(served, records, columnar),
     ) as pool:
-        in_flight: deque[Future[ChunkResult]] = deque()
+        pending: deque[Future[ChunkResult] | ChunkResult] = deque()
+
+        def busy() -> int:
+            return sum(1 for item in pending if isinstance(item, Future) and not item.done())
+
+        def first() -> ChunkResult:
+            item = pending.popleft()
+            return item.result() if isinstance(item, Future) else item
+
         for chunk in chunks:
-            in_flight.append(pool.submit(_score_in_worker, chunk, endpoint, run_id))
-            if len(in_flight) >= 2 * workers:
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
+            if local is not None and busy() >= helpers:
+                pending.append(local(chunk))
+            else:
+                pending.append(pool.submit(_score_in_worker, chunk, endpoint, run_id))
+            while pending and not (isinstance(pending[0], Future) and not pending[0].done()):
+                yield first()
+            if len(pending) >= 2 * workers:
+                yield first()
+        while pending:
+            yield first()
 
 
 def run_job(
@@ -188,10 +210,10 @@ def run_job(
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
-    With ``workers`` > 1, chunks are scored in that many processes (each given
-    ``scorer``'s model, and writing records with ``open_batch_records``
+    With ``workers`` > 1, chunks are scored in that many processes, this one included
+    (the others each given ``scorer``'s model, and writing records with ``open_batch_records``
     of ``records_config``, in ``records``' form, required when ``records`` is given)
-    while this one reads and writes.
+    and this one also reads and writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
     ``run_id`` makes decision ids the run's, one per (run, row): run again with the same
     ``run_id``, a job writes the same ids, and a reader of records keeps one of each.
@@ -215,6 +237,9 @@ def run_job(
             records=records_config if records is not None else None,
             run_id=run_id,
             columnar=not isinstance(records, RecordWriter),
+            local=lambda chunk: score_chunk(
+                scorer, chunk, endpoint=endpoint, records=records, run_id=run_id
+            ),
         )
     else:
         results = (
