@@ -29,7 +29,6 @@ from credit_risk.model import DEFAULT_MODEL_TAG
 
 if TYPE_CHECKING:
     # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
-    from credit_risk.batch.io import ApplicationReader
     from credit_risk.batch.job import JobSummary
     from credit_risk.batch.records import BatchRecords
     from credit_risk.batch.spark import SparkSummary
@@ -78,9 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=None,
-        help="processes that score chunks while this one reads and writes; 1: in process "
-        "(default: one per core for more than one chunk of input, else 1)",
+        default=1,
+        help="processes that score chunks, this one included (N-1 started, each handed the "
+        "loaded model); default 1: in process",
     )
     parser.add_argument(
         "--run-id",
@@ -189,15 +188,6 @@ def open_records(config: RecordsConfig | None, records_format: str) -> BatchReco
         raise CommandError(EXIT_RECORDS, f"{error}; or pass --records-dir") from None
 
 
-def auto_workers(reader: ApplicationReader) -> int:
-    """One scoring process per core for more than one chunk of input, else none: a worker
-    costs about two seconds to start (imports, the model handed over)."""
-    from credit_risk.batch.io import CHUNK_ROWS, CSV_BLOCK_BYTES, ParquetReader
-
-    one_chunk = CHUNK_ROWS if isinstance(reader, ParquetReader) else CSV_BLOCK_BYTES
-    return (os.cpu_count() or 1) if reader.total > one_chunk else 1
-
-
 def score_locally(args: argparse.Namespace) -> None:
     """The embedded default: stream the file through the scorer in this process."""
     from credit_risk.batch.io import DecisionWriter, InputError, file_format, open_reader
@@ -238,7 +228,7 @@ def score_locally(args: argparse.Namespace) -> None:
                 BatchScorer(served),
                 records,
                 on_chunk=on_chunk,
-                workers=args.workers or auto_workers(reader),
+                workers=args.workers,
                 records_config=config,
                 run_id=run_id,
             )

@@ -12,7 +12,7 @@ go faster here. Against it, each measured the same way on the same portfolio:
 * a pandas + XGBoost baseline: read with pandas, encode, ``inplace_predict`` and
   ``pred_contribs`` (2 threads), write the answers; no validation, no records.
 
-    python benchmarks/batch_ceiling.py                        # 300,000 rows, ~3 minutes
+    python benchmarks/batch_ceiling.py                        # 300,000 rows, ~8 minutes
     python benchmarks/batch_ceiling.py --rows 1000000 --skip-http --score-workers 2
 
 Needs ``wrk`` (Debian package) and a trained model in the store (``BENTOML_HOME``).
@@ -262,7 +262,7 @@ def main() -> None:
         line(
             "score.py, Parquet to Parquet, records on",
             on["rows_per_s"],
-            f"--workers {args.score_workers or 'auto'}; wall {on['wall_s']:.1f} s, peak RSS "
+            f"--workers {args.score_workers or 1}; wall {on['wall_s']:.1f} s, peak RSS "
             f"{on['peak_rss_mb']:,.0f} MB, records {on['record_bytes_per_decision']:.0f} "
             f"bytes/decision, {on['records_share']:.1%} of the scoring",
         )
