@@ -30,10 +30,10 @@ from rich.table import Table
 if TYPE_CHECKING:
     # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
     from credit_risk.batch.job import JobSummary
+    from credit_risk.batch.records import BatchRecords
     from credit_risk.batch.spark import SparkSummary
     from credit_risk.model.shadow import BatchChallenger
     from credit_risk.model.store import ServedModel
-    from credit_risk.records import RecordWriter
     from credit_risk.settings import RecordsConfig
 
 console = Console(stderr=True)
@@ -68,6 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where decision records go (default: $CREDIT_RISK_MONITORING_DIR, or ./monitoring)",
     )
     parser.add_argument(
+        "--records-format",
+        choices=("parquet", "jsonl"),
+        default="parquet",
+        help="records to files: a Parquet file per chunk, ~60 bytes a decision (default), "
+        "or JSON lines as the service writes them, ~700 bytes",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=os.cpu_count() or 1,
@@ -77,8 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=1,
-        help="processes that score chunks while this one reads and writes (default: 1, "
-        "in process); each loads the model once",
+        help="processes that score chunks, this one included (N-1 started, each handed the "
+        "loaded model); default 1: in process",
     )
     parser.add_argument(
         "--run-id",
@@ -125,6 +132,10 @@ def summary_table(summary: JobSummary) -> Table:
     for status in (*get_args(Status), INVALID_STATUS):
         table.add_row(f"  {status}", f"{summary.by_status.get(status, 0):,}")
     table.add_row("decision records", f"{summary.records:,}")
+    table.add_row(
+        "records' share of scoring",
+        f"{summary.record_seconds / summary.scoring_seconds if summary.scoring_seconds else 0:.1%}",
+    )
     table.add_row("seconds", f"{summary.seconds:.1f}")
     table.add_row("rows/s", f"{summary.rows_per_second:,.0f}")
     return table
@@ -183,14 +194,16 @@ def records_config(records_dir: str | None) -> RecordsConfig | None:
     return settings.records_config(records_dir)
 
 
-def open_records(config: RecordsConfig | None) -> RecordWriter | None:
-    """The decision-record writer of ``config``, or None when records are off."""
-    from credit_risk.records import RecordsDirectoryError, open_writer
+def open_records(config: RecordsConfig | None, records_format: str) -> BatchRecords | None:
+    """The decision-record writer of ``config`` in ``records_format``, or None when records
+    are off."""
+    from credit_risk.batch.records import open_batch_records
+    from credit_risk.records import RecordsDirectoryError
 
     if config is None:
         return None
     try:
-        return open_writer(**config)
+        return open_batch_records(config, columnar=records_format == "parquet")
     except RecordsDirectoryError as error:
         raise CommandError(EXIT_RECORDS, f"{error}; or pass --records-dir") from None
 
@@ -209,7 +222,7 @@ def score_locally(args: argparse.Namespace) -> None:
         raise CommandError(EXIT_INPUT, str(error)) from None
     served = load_model(args.model, args.threads)
     config = records_config(args.records_dir)
-    records = open_records(config)
+    records = open_records(config, args.records_format)
 
     console.print(f"Scoring [bold]{args.input}[/] with [bold]{served.tag}[/] -> {args.output}")
     run_id = run_id_of(args)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Final, NoReturn
 
-from credit_risk.records.reader import RECORD_GLOB, parse_time
+from credit_risk.records.reader import RECORD_GLOBS, parse_time
 
 EXIT_USAGE: Final = 4
 """A command line that cannot be run: a missing or malformed option."""
@@ -50,6 +50,7 @@ def add_records_options(parser: argparse.ArgumentParser) -> None:
         "--records",
         type=Path,
         default=Path("monitoring"),
-        help=f"folder searched for {RECORD_GLOB} decision records (default: monitoring)",
+        help=f"folder searched for {' and '.join(RECORD_GLOBS)} decision records "
+        "(default: monitoring)",
     )
     parser.add_argument("--since", type=iso_time, help="only records from this ISO time on")

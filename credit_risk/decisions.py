@@ -148,18 +148,19 @@ class DecisionMaker:
         return self.decide_columns(encoded, scored).decisions()
 
     def decide_columns(
-        self, encoded: npt.NDArray[np.float32], scored: npt.NDArray[np.float32]
+        self,
+        encoded: npt.NDArray[np.float32],
+        scored: npt.NDArray[np.float32],
+        decision_ids: list[str] | None = None,
     ) -> DecisionColumns:
         """``decide`` for many rows: encoded features (n, features) and ``explain``'s
-        output (n, 14) in. Status and score come from the stored policy."""
+        output (n, 14) in. Status and score come from the stored policy; decision ids
+        are ``decision_ids`` if given (a batch run's), else random."""
         probabilities = scored[:, 0].astype(np.float64)
-        as_floats = probabilities.tolist()
         fields, has_reason = principal_reason_columns(scored[:, 1:])
         contributions = round_contributions(np.take_along_axis(scored[:, 1:], fields, axis=-1))
-        rounded: list[list[float | None]] = [
-            [value if keep else None for value, keep in zip(values, present, strict=True)]
-            for values, present in zip(contributions.T.tolist(), has_reason.T.tolist(), strict=True)
-        ]
+        # One object array, then lists: a comprehension per value cost 2 µs a row.
+        rounded: list[list[float | None]] = np.where(has_reason, contributions, None).T.tolist()
         low, high = self._numeric_ranges
         numeric = encoded[:, : len(NUMERIC_FIELDS)]
         # NaN (missing) compares False either way: never out of range.
@@ -169,14 +170,14 @@ class DecisionMaker:
             for row, column in zip(*np.nonzero(outside), strict=True):
                 flagged[row].append(NUMERIC_FIELDS[column])
         return DecisionColumns(
-            status=[self.policy.status(p) for p in as_floats],
+            status=self.policy.statuses(probabilities),
             default_probability=probabilities,
-            score=self.policy.scorecard.points_all(as_floats),
+            score=self.policy.scorecard.points_all(probabilities),
             reason_fields=fields,
             has_reason=has_reason,
             reason_contributions=rounded,
             out_of_training_range=flagged,
-            decision_id=uuid4_strings(len(encoded)),
+            decision_id=(decision_ids if decision_ids is not None else uuid4_strings(len(encoded))),
             model_tag=self.model_tag,
             policy_version=self.policy.version,
         )

@@ -10,6 +10,8 @@ import math
 from collections.abc import Iterable
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from credit_risk.vocabulary import APPLICATION_FIELDS, Status
@@ -49,14 +51,20 @@ class Scorecard(BaseModel):
         (points,) = self.points_all([default_probability])
         return points
 
-    def points_all(self, default_probabilities: Iterable[float]) -> list[int]:
-        """``points`` of each probability, with the scorecard's constants computed once."""
-        offset, factor = self.offset, self.factor
-        points = []
-        for default_probability in default_probabilities:
-            probability = min(max(default_probability, 1e-9), 1 - 1e-9)
-            points.append(round(offset - factor * math.log(probability / (1 - probability))))
-        return points
+    def points_all(self, default_probabilities: Iterable[float] | npt.ArrayLike) -> list[int]:
+        """``points`` of each probability, with the scorecard's constants computed once.
+
+        In numpy: a Python loop took 2.0 s of the 16 s that scoring 300,000 rows took in
+        ``score.py`` (cProfile); ``rint`` rounds half to even as ``round`` does.
+        """
+        values = (
+            default_probabilities
+            if isinstance(default_probabilities, np.ndarray)
+            else list(default_probabilities)  # type: ignore[arg-type]
+        )
+        probability = np.clip(np.asarray(values, dtype=np.float64), 1e-9, 1 - 1e-9)
+        points = np.rint(self.offset - self.factor * np.log(probability / (1 - probability)))
+        return points.astype(np.int64).tolist()  # type: ignore[no-any-return]
 
 
 class DecisionPolicy(BaseModel):
@@ -81,6 +89,16 @@ class DecisionPolicy(BaseModel):
         if unknown:
             raise ValueError(f"protected_fields names no application field: {unknown}")
         return self
+
+    def statuses(self, default_probabilities: npt.NDArray[np.float64]) -> list[Status]:
+        """``status`` of each probability, vectorised (the same comparisons)."""
+        probabilities = np.asarray(default_probabilities, dtype=np.float64)
+        chosen = np.where(
+            probabilities > self.decline_above,
+            "DECLINED",
+            np.where(probabilities > self.review_above, "MAYBE", "APPROVED"),
+        )
+        return chosen.tolist()  # type: ignore[no-any-return]
 
     def status(self, default_probability: float) -> Status:
         """APPROVED, MAYBE (refer to a loan officer) or DECLINED."""

@@ -8,6 +8,8 @@ when records cannot be written the job stops, and the output is left as
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import multiprocessing
 import time
 from collections import Counter, deque
@@ -20,11 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from credit_risk.batch.io import ApplicationReader, DecisionWriter, InputChunk
+from credit_risk.batch.records import BatchRecords, open_batch_records, write_chunk_records
 from credit_risk.batch.scorer import BatchScorer, ScoredChunk
 from credit_risk.csv_format import INVALID_STATUS
-from credit_risk.records import RecordWriter, decision_lines, open_writer
+from credit_risk.records import RecordWriter, decision_lines
 
 if TYPE_CHECKING:
+    from credit_risk.model.store import ServedModel
     from credit_risk.settings import RecordsConfig
 
 ENDPOINT: Final = "score.py"
@@ -39,6 +43,10 @@ class JobSummary:
     by_status: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     records: int = 0
+    scoring_seconds: float = 0.0
+    """Summed over chunks (and processes): validation to records written."""
+    record_seconds: float = 0.0
+    """Of which building and writing records."""
 
     @property
     def invalid(self) -> int:
@@ -74,12 +82,15 @@ def chunk_record_lines(
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """A scored chunk as the writing side needs it: decisions, and their record lines
-    unless a worker process has written them already (then ``recorded`` counts them)."""
+    """A scored chunk as the writing side needs it: its decisions, whose records
+    (``recorded`` of them) are written already."""
 
     decisions: pa.RecordBatch
-    lines: list[bytes]
     recorded: int = 0
+    seconds: float = 0.0
+    """The chunk's scoring, its records included."""
+    record_seconds: float = 0.0
+    """Building and writing its records."""
 
 
 def score_chunk(
@@ -87,11 +98,12 @@ def score_chunk(
     chunk: InputChunk,
     *,
     endpoint: str,
-    with_records: bool,
+    records: BatchRecords | None,
     run_id: str | None = None,
 ) -> ChunkResult:
-    """Score one chunk and, when records are on, make its record lines; ``run_id`` makes
-    its decision ids the run's (``BatchScorer.score``)."""
+    """Score one chunk and, when ``records`` is given, write its records before its
+    decisions are returned; ``run_id`` makes its decision ids the run's
+    (``BatchScorer.score``). Raises ``RecordsUnavailable``."""
     started = time.perf_counter()
     scored = scorer.score(
         chunk.table,
@@ -100,11 +112,20 @@ def score_chunk(
         bad_rows=chunk.bad_rows,
         run_id=run_id,
     )
-    lines: list[bytes] = []
-    if with_records and scored.applications:
-        latency_ms = (time.perf_counter() - started) * 1000
-        lines = chunk_record_lines(scored, endpoint=endpoint, latency_ms=latency_ms)
-    return ChunkResult(scored.decisions, lines)
+    recorded = 0
+    scored_at = time.perf_counter()
+    if records is not None:
+        latency_ms = (scored_at - started) * 1000
+        recorded = write_chunk_records(
+            records,
+            scored.columns,
+            scored.decided,
+            endpoint=endpoint,
+            latency_ms=latency_ms,
+            challengers=scored.challengers,
+        )
+    done = time.perf_counter()
+    return ChunkResult(scored.decisions, recorded, done - started, done - scored_at)
 
 
 _worker: dict[str, Any] = {}
@@ -112,70 +133,91 @@ _worker: dict[str, Any] = {}
 
 
 def _start_worker(
-    model_tag: str, records: RecordsConfig | None, challenger_tag: str | None = None
+    served: ServedModel,
+    records: RecordsConfig | None,
+    columnar: bool,
+    challenger_tag: str | None = None,
 ) -> None:
-    import bentoml
-
     from credit_risk.model.shadow import BatchChallenger
-    from credit_risk.model.store import load_from_store
 
+    # The model arrives loaded and compiled (3 MB pickled, 25 ms): loading it again from
+    # the store would compile and verify the explainer once more in every worker (3.5 s).
+    served.booster.set_param({"nthread": 1})  # one process per core already
+    gc.freeze()
     _worker["scorer"] = BatchScorer(
-        load_from_store(bentoml.models.get(model_tag), nthread=1),
+        dataclasses.replace(served, nthread=1),
         BatchChallenger(challenger_tag, nthread=1) if challenger_tag else None,
     )
-    _worker["records"] = open_writer(**records) if records is not None else None
+    _worker["records"] = (
+        open_batch_records(records, columnar=columnar) if records is not None else None
+    )
 
 
 def _score_in_worker(chunk: InputChunk, endpoint: str, run_id: str | None) -> ChunkResult:
     # The worker writes its chunk's records itself, before handing the decisions
     # back: the main process then only reads and writes files.
-    records: RecordWriter | None = _worker["records"]
-    result = score_chunk(
-        _worker["scorer"],
-        chunk,
-        endpoint=endpoint,
-        with_records=records is not None,
-        run_id=run_id,
+    return score_chunk(
+        _worker["scorer"], chunk, endpoint=endpoint, records=_worker["records"], run_id=run_id
     )
-    if records is not None and result.lines:
-        records.write_lines(result.lines)
-    return ChunkResult(result.decisions, [], recorded=len(result.lines))
 
 
 def scored_in_workers(
     chunks: Iterator[InputChunk],
-    model_tag: str,
+    served: ServedModel,
     workers: int,
     *,
     endpoint: str,
     records: RecordsConfig | None,
     run_id: str | None = None,
+    columnar: bool = True,
+    local: Callable[[InputChunk], ChunkResult] | None = None,
     challenger_tag: str | None = None,
 ) -> Iterator[ChunkResult]:
     """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
-    per worker are in flight, so memory stays flat. Each worker loads ``model_tag`` once
-    and writes its chunks' records through its own ``open_writer(**records)``."""
+    per worker are in flight, so memory stays flat. Each worker gets ``served`` once
+    and writes its chunks' records through its own ``open_batch_records(records)``.
+
+    With ``local`` (this process's own scoring), this process is one of the ``workers``:
+    ``workers - 1`` are started, and a chunk that finds every one of them busy is scored
+    here. This process would otherwise only wait (reading and writing take a tenth of
+    the time), and it scores from the start, while the others are still starting
+    (about two seconds: imports, the model handed over).
+    """
+    helpers = workers - 1 if local is not None else workers
     context = multiprocessing.get_context("spawn")  # this process runs threads: no fork
     with ProcessPoolExecutor(
-        max_workers=workers,
+        max_workers=helpers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(model_tag, records, challenger_tag),
+        initargs=(served, records, columnar, challenger_tag),
     ) as pool:
-        in_flight: deque[Future[ChunkResult]] = deque()
+        pending: deque[Future[ChunkResult] | ChunkResult] = deque()
+
+        def busy() -> int:
+            return sum(1 for item in pending if isinstance(item, Future) and not item.done())
+
+        def first() -> ChunkResult:
+            item = pending.popleft()
+            return item.result() if isinstance(item, Future) else item
+
         for chunk in chunks:
-            in_flight.append(pool.submit(_score_in_worker, chunk, endpoint, run_id))
-            if len(in_flight) >= 2 * workers:
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
+            if local is not None and busy() >= helpers:
+                pending.append(local(chunk))
+            else:
+                pending.append(pool.submit(_score_in_worker, chunk, endpoint, run_id))
+            while pending and not (isinstance(pending[0], Future) and not pending[0].done()):
+                yield first()
+            if len(pending) >= 2 * workers:
+                yield first()
+        while pending:
+            yield first()
 
 
 def run_job(
     reader: ApplicationReader,
     writer: DecisionWriter,
     scorer: BatchScorer,
-    records: RecordWriter | None,
+    records: BatchRecords | None,
     *,
     endpoint: str = ENDPOINT,
     on_chunk: Callable[[JobSummary, int], None] | None = None,
@@ -185,10 +227,10 @@ def run_job(
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
-    With ``workers`` > 1, chunks are scored in that many processes (each loading
-    ``scorer``'s model from the store, and writing records with ``open_writer`` of
-    ``records_config``, required when ``records`` is given) while this one reads and
-    writes.
+    With ``workers`` > 1, chunks are scored in that many processes, this one included
+    (the others each given ``scorer``'s model, and writing records with ``open_batch_records``
+    of ``records_config``, in ``records``' form, required when ``records`` is given)
+    and this one also reads and writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
     ``run_id`` makes decision ids the run's, one per (run, row): run again with the same
     ``run_id``, a job writes the same ids, and a reader of records keeps one of each.
@@ -196,31 +238,37 @@ def run_job(
     ``InputError``.
     """
     summary = JobSummary()
+    # What exists now (modules, the model) lives as long as the job: frozen, the collector
+    # no longer walks it each time a chunk's lists trigger a collection.
+    gc.freeze()
     started = time.perf_counter()
-    with_records = records is not None
     results: Iterator[ChunkResult]
     if workers > 1:
         if records is not None and records_config is None:
             raise ValueError("workers write records themselves: give records_config")
         results = scored_in_workers(
             reader.chunks(),
-            scorer.served.tag,
+            scorer.served,
             workers,
             endpoint=endpoint,
             records=records_config if records is not None else None,
             run_id=run_id,
+            columnar=not isinstance(records, RecordWriter),
+            local=lambda chunk: score_chunk(
+                scorer, chunk, endpoint=endpoint, records=records, run_id=run_id
+            ),
             challenger_tag=scorer.challenger.tag if scorer.challenger else None,
         )
     else:
         results = (
-            score_chunk(scorer, chunk, endpoint=endpoint, with_records=with_records, run_id=run_id)
+            score_chunk(scorer, chunk, endpoint=endpoint, records=records, run_id=run_id)
             for chunk in reader.chunks()
         )
     try:
         for result in results:
-            if records is not None and result.lines:
-                records.write_lines(result.lines)
-            summary.records += len(result.lines) + result.recorded
+            summary.records += result.recorded
+            summary.scoring_seconds += result.seconds
+            summary.record_seconds += result.record_seconds
             writer.write(result.decisions)
             summary.add(result.decisions)
             summary.seconds = time.perf_counter() - started

@@ -8,7 +8,6 @@ the online code; this module only lays their results out as the columns of
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -42,10 +41,11 @@ DECISIONS_SCHEMA: Final = pa.schema(
 """The Arrow schema of a decisions file: ``DECISION_COLUMN_TYPES``, every column nullable."""
 
 _REASON_LABELS: Final = {
-    part: np.array([reason[part] for reason in FIELD_REASONS], dtype=object)
+    part: pa.array([reason[part] for reason in FIELD_REASONS], type=pa.string())
     for part in ("code", "field", "text")
 }
-"""Each label part of a reason per ``APPLICATION_FIELDS`` index, for ``numpy`` indexing."""
+"""Each label part of a reason per ``APPLICATION_FIELDS`` index, for Arrow's ``take``
+(indexing a numpy array of str made a Python object per cell: 12 per row)."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,19 @@ class ScoredChunk:
     """One chunk's decisions (``DECISIONS_SCHEMA``) and the material of their records."""
 
     decisions: pa.RecordBatch
-    applications: list[dict[str, Any]]
-    """The decided rows' applications as the API logs them, in decision order."""
+    columns: dict[str, npt.NDArray[Any]]
+    """The decided rows' applications column-wise (``ValidatedChunk.columns``), in order."""
     decided: DecisionColumns
     valid_rows: npt.NDArray[np.intp]
     """Positions in ``decisions`` of the decided (not ``INVALID``) rows."""
     challengers: list[dict[str, Any]] | None = None
     """With a challenger: each decided row's ``challenger`` record field."""
+
+    @property
+    def applications(self) -> list[dict[str, Any]]:
+        """The decided rows' applications as the API logs them (a dict each: only for
+        JSON records; the columnar ones are built from ``columns``)."""
+        return application_records(self.columns)
 
 
 @dataclass(frozen=True)
@@ -106,11 +112,13 @@ class BatchScorer:
             if len(features)
             else np.zeros((0, len(APPLICATION_FIELDS) + 1), dtype=np.float32)
         )
-        decided = self.decider.decide_columns(features, scored)
-        if run_id is not None:
-            decided = dataclasses.replace(
-                decided, decision_id=run_decision_ids(run_id, np.asarray(row_ids)[checked.valid])
-            )
+        decided = self.decider.decide_columns(
+            features,
+            scored,
+            None
+            if run_id is None
+            else run_decision_ids(run_id, np.asarray(row_ids)[checked.valid]),
+        )
         valid = checked.valid
         ids = np.asarray(row_ids, dtype=np.int64)
         errors = [checked.errors.get(row) for row in range(len(valid))] if not valid.all() else None
@@ -125,7 +133,7 @@ class BatchScorer:
         batch = _decisions_batch(ids, valid, errors, decided, self.decider)
         return ScoredChunk(
             decisions=batch,
-            applications=application_records(checked.columns),
+            columns=checked.columns,
             decided=decided,
             valid_rows=np.flatnonzero(valid),
             challengers=self.challenger.fields(features) if self.challenger else None,
@@ -179,9 +187,9 @@ def _decisions_batch(
     for rank in range(MAX_REASONS):
         fields = decided.reason_fields[:, rank] if decided_count else np.zeros(0, dtype=np.intp)
         missing = ~decided.has_reason[:, rank] if decided_count else np.zeros(0, dtype=bool)
+        indices = pa.array(fields, type=pa.int64(), mask=missing)
         for part, table in _REASON_LABELS.items():
-            labels = pa.array(table[fields], type=pa.string(), mask=missing)
-            columns[reason_column(rank + 1, part)] = _spread(labels, positions)
+            columns[reason_column(rank + 1, part)] = _spread(table.take(indices), positions)
         columns[reason_column(rank + 1, "contribution")] = _spread(
             pa.array(decided.reason_contributions[rank], type=pa.float64()), positions
         )

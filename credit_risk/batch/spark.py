@@ -6,8 +6,9 @@ own and loads it once, so the job runs unchanged on ``local[*]``, a standalone
 cluster, YARN or Kubernetes. The package's code travels as a zip
 (``addPyFile``); its dependencies must be on the executors (see docs/batch.md).
 
-Each executor writes its partitions' decision records, before yielding their
-decisions, to the records directory, which on a cluster must be a filesystem
+Each executor writes its partitions' decision records (a Parquet file per Arrow
+batch, ``credit_risk.batch.records``), before yielding their decisions, to the
+records directory, which on a cluster must be a filesystem
 every executor mounts. A task that Spark retries writes its records again, under
 the same decision ids (one per run id and ``row_id``, ``credit_risk.batch.ids``), so
 the records reader keeps one of each: decisions in the output, and records as read,
@@ -58,17 +59,15 @@ def _worker_scorer(model_file: str, records_dir: str | None) -> tuple[Any, Any]:
         from bentoml._internal.models import ModelStore  # the public import_model has no store=
         from pyspark import SparkFiles
 
+        from credit_risk.batch.records import RecordFiles
         from credit_risk.batch.scorer import BatchScorer
         from credit_risk.model.store import load_from_store
-        from credit_risk.records import RecordWriter
 
         store = ModelStore(tempfile.mkdtemp(prefix="credit-risk-models-"))
         model = bentoml.models.import_model(SparkFiles.get(model_file), _model_store=store)
         # One thread: Spark already runs a Python worker per core.
         _loaded["scorer"] = BatchScorer(load_from_store(model, nthread=1))
-        _loaded["records"] = (
-            RecordWriter.to_directory(records_dir) if records_dir is not None else None
-        )
+        _loaded["records"] = RecordFiles(records_dir) if records_dir is not None else None
     return _loaded["scorer"], _loaded["records"]
 
 
@@ -79,7 +78,7 @@ def partition_scorer(
     the run's, the same when a task is retried."""
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from credit_risk.batch.job import chunk_record_lines
+        from credit_risk.batch.records import write_chunk_records
 
         scorer, records = _worker_scorer(model_file, records_dir)
         for batch in batches:
@@ -105,10 +104,14 @@ def partition_scorer(
             ids = np.asarray(table.column(ROW_ID).to_numpy(), dtype=np.int64)
             table = table.select(list(APPLICATION_FIELDS))
             scored = scorer.score(table, ids, from_text=from_text, bad_rows=bad_rows, run_id=run_id)
-            if records is not None and scored.applications:
+            if records is not None:
                 latency_ms = (time.perf_counter() - started) * 1000
-                records.write_lines(
-                    chunk_record_lines(scored, endpoint=ENDPOINT, latency_ms=latency_ms)
+                write_chunk_records(
+                    records,
+                    scored.columns,
+                    scored.decided,
+                    endpoint=ENDPOINT,
+                    latency_ms=latency_ms,
                 )
             yield scored.decisions
 

@@ -4,8 +4,10 @@ The records are read as ``credit_risk.records.reader`` defines them: the same fi
 (``record_files``); a line that does not parse, or lacks a ``decision_id`` or a
 ``default_probability``, is skipped (DuckDB's ``ignore_errors`` turns it into an
 empty row); a file's last line without its newline is *partial* and skipped even
-when what was written of it parses. A decision recorded twice (a retried batch
-task) counts once: the earliest record of the id is kept.
+when what was written of it parses. Batch runs' Parquet record files are read with
+``read_parquet``; one without its footer (a torn copy) is partial and skipped whole.
+A decision recorded twice (a retried batch task) counts once: the earliest record of
+the id is kept.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Final
 
 import duckdb
 
-from credit_risk.records.reader import record_files
+from credit_risk.records.reader import is_columnar, record_files, whole_parquet
 
 TAIL_BYTES: Final = 1 << 20
 """More than any record line: the tail read to find a file's partial last line."""
@@ -27,6 +29,12 @@ _COLUMNS: Final = (
     " 'status': 'VARCHAR', 'default_probability': 'DOUBLE', 'score': 'INTEGER',"
     " 'application': 'STRUCT(age BIGINT, marital VARCHAR)'}"
 )
+
+_FIELDS: Final = """decision_id::VARCHAR AS decision_id, time::VARCHAR AS time,
+    model_tag::VARCHAR AS model_tag, status::VARCHAR AS status,
+    default_probability::DOUBLE AS default_probability, score::INTEGER AS score,
+    application.age::BIGINT AS age, application.marital::VARCHAR AS marital, filename"""
+"""What the join reads of a record, alike from JSON lines and from Parquet."""
 
 
 @dataclass
@@ -77,8 +85,11 @@ def _literal(text: str) -> str:
 def create_decisions(connection: duckdb.DuckDBPyConnection, records: Path) -> RecordsScan:
     """Make the temporary table ``decisions`` (one row per decision id) from the
     records at ``records`` (a file, a monitoring directory, a volume of them)."""
-    files = record_files(records)
-    scan = RecordsScan(files=len(files))
+    found = record_files(records)
+    scan = RecordsScan(files=len(found))
+    files = [path for path in found if not is_columnar(path)]
+    columnar = [path for path in found if is_columnar(path) and whole_parquet(path)]
+    scan.partial += len(found) - len(files) - len(columnar)
     connection.execute(
         """CREATE OR REPLACE TEMP TABLE torn (filename VARCHAR, decision_id VARCHAR)"""
     )
@@ -90,23 +101,29 @@ def create_decisions(connection: duckdb.DuckDBPyConnection, records: Path) -> Re
                 scan.partial_ids.append((str(path), decision_id))
     if scan.partial_ids:
         connection.executemany("INSERT INTO torn VALUES (?, ?)", scan.partial_ids)
+    sources = [
+        "SELECT NULL::VARCHAR AS decision_id, NULL::VARCHAR AS time, NULL::VARCHAR AS "
+        "model_tag, NULL::VARCHAR AS status, NULL::DOUBLE AS default_probability, "
+        "NULL::INTEGER AS score, NULL::BIGINT AS age, NULL::VARCHAR AS marital,"
+        " NULL::VARCHAR AS filename WHERE false"
+    ]
     if files:
         listed = "[" + ", ".join(_literal(str(path)) for path in files) + "]"
-        source = f"""SELECT * FROM read_json({listed}, format = 'newline_delimited',
+        sources.append(
+            f"""SELECT {_FIELDS} FROM read_json({listed}, format = 'newline_delimited',
             columns = {_COLUMNS}, ignore_errors = true, filename = true,
             maximum_object_size = {TAIL_BYTES})"""
-    else:
-        source = (
-            "SELECT NULL::VARCHAR AS decision_id, NULL::VARCHAR AS time, NULL::VARCHAR AS "
-            "model_tag, NULL::VARCHAR AS status, NULL::DOUBLE AS default_probability, "
-            "NULL::INTEGER AS score, NULL::STRUCT(age BIGINT, marital VARCHAR) AS application,"
-            " NULL::VARCHAR AS filename WHERE false"
         )
+    if columnar:
+        listed = "[" + ", ".join(_literal(str(path)) for path in columnar) + "]"
+        sources.append(
+            f"SELECT {_FIELDS} FROM read_parquet({listed}, union_by_name = true, filename = true)"
+        )
+    source = " UNION ALL ".join(sources)
     connection.execute(
         f"""CREATE OR REPLACE TEMP TABLE decision_rows AS
         SELECT r.decision_id, TRY_CAST(r.time AS TIMESTAMPTZ) AS time, r.model_tag, r.status,
-               r.default_probability, r.score, r.application.age AS age,
-               r.application.marital AS marital, r.filename
+               r.default_probability, r.score, r.age, r.marital, r.filename
         FROM ({source}) r ANTI JOIN torn t USING (filename, decision_id)
         WHERE r.decision_id IS NOT NULL AND r.default_probability IS NOT NULL
           AND isfinite(r.default_probability)"""

@@ -19,6 +19,10 @@ RECORDS_SUBDIR: Final = "decisions"
 
 RECORD_SUFFIX: Final = ".jsonl"
 
+COLUMNAR_SUFFIX: Final = ".parquet"
+"""Batch runs' records, a Parquet file per chunk (``credit_risk.batch.records``): the same
+fields and values as the JSON lines; the reader reads both."""
+
 
 def utc_timestamp(now: dt.datetime | None = None) -> str:
     """``2026-12-01T13:50:27.123456Z``: the record's ``time``, always UTC, microseconds."""

@@ -2,7 +2,8 @@
 rollback script (``deploy/kubernetes/models_in_records.py``).
 
 Which files (``record_files``): a file is read as it is; a folder, every ``*.jsonl``
-under it at any depth. So one pod's ``CREDIT_RISK_MONITORING_DIR``
+and ``*.parquet`` (batch runs' columnar records, ``credit_risk.batch.records``) under
+it at any depth. So one pod's ``CREDIT_RISK_MONITORING_DIR``
 (``decisions/*.jsonl``), a volume of pod folders (``<pod>/decisions/*.jsonl``) and
 copies gathered by day or by host all read the same way. Files are read in path order.
 
@@ -13,6 +14,10 @@ killed mid-write leaves at most one, the last of its file (the writer never writ
 after a failed write to the same file), and a truncated copy ends with one. Any other
 line that is not a record is *unreadable* (foreign text, another format, or a record
 lacking a field the caller needs). Both are skipped and counted, never fatal.
+A Parquet file's rows are read as the same records (the same dicts as their JSON
+lines), each counted as a line; a file without its Parquet footer (a truncated copy:
+the writer renames a file into place only once it is whole) is one partial line, a
+file that is not Parquet at all one unreadable line.
 A record whose ``decision_id`` was read before is a *duplicate* (a retried Spark task,
 or ``score.py`` run again with its ``--run-id``, writes its records again under the
 same ids): the first is kept, the others counted. ``ReadStats`` says what was read,
@@ -29,10 +34,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from credit_risk.records.format import RECORD_SUFFIX
+from credit_risk.records.format import COLUMNAR_SUFFIX, RECORD_SUFFIX
 
 RECORD_GLOB: Final = f"**/*{RECORD_SUFFIX}"
-"""The record files under a folder, at any depth."""
+"""The JSON record files under a folder, at any depth."""
+
+RECORD_GLOBS: Final = (RECORD_GLOB, f"**/*{COLUMNAR_SUFFIX}")
+"""Every record file under a folder: JSON lines, and batch runs' Parquet files."""
+
+PARQUET_MAGIC: Final = b"PAR1"
+"""A whole Parquet file ends with its footer and these four bytes."""
+
+PARQUET_BATCH_ROWS: Final = 8192
+"""Rows of a Parquet file turned into dicts at a time: memory stays flat."""
 
 
 @dataclass
@@ -98,12 +112,65 @@ def parse_time(text: str) -> dt.datetime:
 
 
 def record_files(path: str | Path) -> list[Path]:
-    """The record files at ``path``: itself if it is a file, else every ``*.jsonl`` under
-    it at any depth, sorted (none if it does not exist)."""
+    """The record files at ``path``: itself if it is a file, else every ``*.jsonl`` and
+    ``*.parquet`` under it at any depth, sorted (none if it does not exist)."""
     root = Path(path)
     if root.is_file():
         return [root]
-    return sorted(found for found in root.glob(RECORD_GLOB) if found.is_file())
+    return sorted(
+        found for pattern in RECORD_GLOBS for found in root.glob(pattern) if found.is_file()
+    )
+
+
+def is_columnar(path: Path) -> bool:
+    """Whether ``path`` holds columnar records (Parquet), by its name."""
+    return path.name.endswith(COLUMNAR_SUFFIX)
+
+
+def whole_parquet(path: Path) -> bool:
+    """Whether ``path`` ends as a whole Parquet file does (a torn copy does not)."""
+    try:
+        with path.open("rb") as stream:
+            stream.seek(0, 2)
+            if stream.tell() < 2 * len(PARQUET_MAGIC):
+                return False
+            stream.seek(-len(PARQUET_MAGIC), 2)
+            return stream.read() == PARQUET_MAGIC
+    except OSError:
+        return False
+
+
+def _columnar_rows(path: Path, stats: ReadStats) -> Iterator[dict[str, Any] | None]:
+    """A Parquet file's records as dicts (None for one that is no record), counting lines."""
+    if not whole_parquet(path):
+        stats.lines += 1
+        stats.partial += 1
+        return
+    import pyarrow as pa  # only for columnar records: the service reads none
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        for batch in batches:
+            yield from batch.to_pylist()
+    except (OSError, pa.ArrowException):
+        stats.lines += 1
+        stats.unreadable += 1
+
+
+def _lines(path: Path, stats: ReadStats) -> Iterator[dict[str, Any] | None]:
+    """A JSON file's whole lines as dicts (None for one that is no JSON object)."""
+    with path.open("rb") as stream:
+        for line in stream:
+            if not line.endswith(b"\n"):
+                stats.lines += 1
+                stats.partial += 1
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:  # not JSON, or not UTF-8
+                record = None
+            yield record if isinstance(record, dict) else None
 
 
 def iter_records(
@@ -132,43 +199,36 @@ def iter_records(
     seen: set[str] = set()
     for path in files:
         stats.files += 1
-        with path.open("rb") as stream:
-            for line in stream:
-                stats.lines += 1
-                if not line.endswith(b"\n"):
-                    stats.partial += 1
-                    continue
-                parsed = _parse(line)
-                if parsed is None:
-                    stats.unreadable += 1
-                    continue
-                record, time = parsed
-                tag = record.get("model_tag")
-                if (
-                    (usable is not None and not usable(record))
-                    or (model_tag is not None and tag is None)
-                    or (since is not None and time is None)
-                ):
-                    stats.unreadable += 1
-                elif model_tag is not None and tag != model_tag:
-                    stats.other_models[tag] += 1
-                elif since is not None and time is not None and time < since:
-                    stats.before_since += 1
-                elif (decision_id := str(record["decision_id"])) in seen:
-                    stats.duplicates += 1
-                else:
-                    seen.add(decision_id)
-                    stats.count_used(time)
-                    yield record
+        rows = _columnar_rows(path, stats) if is_columnar(path) else _lines(path, stats)
+        for row in rows:
+            stats.lines += 1
+            parsed = _checked(row)
+            if parsed is None:
+                stats.unreadable += 1
+                continue
+            record, time = parsed
+            tag = record.get("model_tag")
+            if (
+                (usable is not None and not usable(record))
+                or (model_tag is not None and tag is None)
+                or (since is not None and time is None)
+            ):
+                stats.unreadable += 1
+            elif model_tag is not None and tag != model_tag:
+                stats.other_models[tag] += 1
+            elif since is not None and time is not None and time < since:
+                stats.before_since += 1
+            elif (decision_id := str(record["decision_id"])) in seen:
+                stats.duplicates += 1
+            else:
+                seen.add(decision_id)
+                stats.count_used(time)
+                yield record
 
 
-def _parse(line: bytes) -> tuple[dict[str, Any], dt.datetime | None] | None:
-    """The record on a whole line and its time, or ``None`` if the line holds no record."""
-    try:
-        record = json.loads(line)
-    except ValueError:  # not JSON, or not UTF-8
-        return None
-    if not isinstance(record, dict) or "decision_id" not in record:
+def _checked(record: dict[str, Any] | None) -> tuple[dict[str, Any], dt.datetime | None] | None:
+    """The record and its time, or ``None`` if it is no record."""
+    if record is None or "decision_id" not in record:
         return None
     tag, text = record.get("model_tag"), record.get("time")
     if tag is not None and not isinstance(tag, str):

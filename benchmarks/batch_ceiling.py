@@ -1,0 +1,288 @@
+"""Batch scoring against the machine's ceiling, in one run on one portfolio.
+
+The ceiling is the compiled explainer alone on the encoded matrix, one core (numpy
+and BLAS held to one thread), times the cores: nothing that scores and explains can
+go faster here. Against it, each measured the same way on the same portfolio:
+
+* ``score.py`` Parquet to Parquet, records on (the job's own rows/s; wall time, peak
+  RSS, records' bytes per decision, and the records' share of the run: the same run
+  with records off);
+* ``/classify_batch`` on ``bentoml serve`` (embedded, 2 API workers), requests of
+  1,000 applications of the portfolio, records on, ``wrk`` at 2, 4 and 8 connections;
+* a pandas + XGBoost baseline: read with pandas, encode, ``inplace_predict`` and
+  ``pred_contribs`` (2 threads), write the answers; no validation, no records.
+
+    python benchmarks/batch_ceiling.py                        # 300,000 rows, ~8 minutes
+    python benchmarks/batch_ceiling.py --rows 1000000 --skip-http --score-workers 2
+
+Needs ``wrk`` (Debian package) and a trained model in the store (``BENTOML_HOME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench import wrk  # noqa: E402
+from tests.support.servers import free_port, launch  # noqa: E402
+
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+"""The ceiling's process: one core, BLAS and OpenMP included."""
+
+CHUNK_ROWS = 65_536
+"""The explainer's input per call, as score.py's chunks."""
+
+_CEILING = """
+import json, sys, time
+import bentoml, numpy as np, pyarrow.parquet as pq
+from credit_risk.batch.validation import validate_chunk
+from credit_risk.features import encode_columns
+from credit_risk.model.store import load_from_store
+served = load_from_store(bentoml.models.get(sys.argv[2]), nthread=1)
+table = pq.read_table(sys.argv[1])
+matrices = [
+    encode_columns(validate_chunk(table.slice(start, CHUNK), from_text=False).columns)
+    for start in range(0, table.num_rows, CHUNK)
+]
+served.explain(matrices[0][:1000])
+best = 0.0
+for _ in range(2):
+    started = time.perf_counter()
+    for matrix in matrices:
+        served.explain(matrix)
+    best = max(best, table.num_rows / (time.perf_counter() - started))
+print(json.dumps({"rows_per_s": best}))
+""".replace("CHUNK", str(CHUNK_ROWS))
+
+_BASELINE = """
+import json, sys, time
+import bentoml, numpy as np, pandas as pd, xgboost as xgb
+from credit_risk.features import encode_columns
+from credit_risk.model.store import load_from_store
+served = load_from_store(bentoml.models.get(sys.argv[2]), nthread=2, compile_explainer=False)
+started = time.perf_counter()
+frame = pd.read_parquet(sys.argv[1])
+features = encode_columns(frame)
+probabilities = served.booster.inplace_predict(features)
+contributions = served.booster.predict(xgb.DMatrix(features, nthread=2), pred_contribs=True)
+out = pd.DataFrame(contributions, columns=[f"c{i}" for i in range(contributions.shape[1])])
+out.insert(0, "default_probability", probabilities)
+out.to_parquet(sys.argv[3])
+print(json.dumps({"rows_per_s": len(frame) / (time.perf_counter() - started)}))
+"""
+
+
+def _python(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def portfolio(path: Path, rows: int, model: str) -> Path:
+    """The generated portfolio (``python -m credit_risk.generator --seed 0``), made once."""
+    if not path.exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "credit_risk.generator",
+                "--rows",
+                str(rows),
+                "--seed",
+                "0",
+                "--model",
+                model,
+                "-o",
+                str(path),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    return path
+
+
+def score_py(
+    source: Path, work: Path, model: str, *, workers: int | None, records: bool, tag: str
+) -> dict[str, Any]:
+    """One ``score.py`` run under ``/usr/bin/time``: rows/s, wall, peak RSS, records."""
+    records_dir = work / f"records-{tag}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    if not records:
+        env["CREDIT_RISK_MONITORING"] = "false"
+    command = ["/usr/bin/time", "-f", "peak_rss_kb=%M wall=%e", sys.executable]
+    command += [str(ROOT / "score.py"), str(source), "-o", str(work / f"out-{tag}.parquet")]
+    command += ["--model", model, "--records-dir", str(records_dir), "--run-id", "bench"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    text = done.stdout + done.stderr
+    record_bytes = sum(p.stat().st_size for p in records_dir.rglob("*") if p.is_file())
+    rows = int(re.search(r"applications\s*│\s*([\d,]+)", text).group(1).replace(",", ""))  # type: ignore[union-attr]
+    seconds = float(re.search(r"seconds\s*│\s*([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "wall_s": float(re.search(r"wall=([\d.]+)", text).group(1)),  # type: ignore[union-attr]
+        "peak_rss_mb": int(re.search(r"peak_rss_kb=(\d+)", text).group(1)) / 1024,  # type: ignore[union-attr]
+        "record_bytes_per_decision": record_bytes / rows if records else 0.0,
+        "records_share": float(
+            re.search(r"records' share of scoring\s*│\s*([\d.]+)%", text).group(1)
+        )
+        / 100,  # type: ignore[union-attr]
+    }
+
+
+def batch_script(source: Path, path: Path, bodies: int = 8) -> Path:
+    """A wrk script cycling over ``bodies`` requests of 1,000 of the portfolio's applications."""
+    import pyarrow.parquet as pq
+
+    from credit_risk.schema import MAX_BATCH_SIZE, application_records
+
+    table = pq.read_table(source).slice(0, bodies * MAX_BATCH_SIZE).to_pandas()
+    applications = application_records(table)
+    texts = [
+        json.dumps({"applications": applications[i : i + MAX_BATCH_SIZE]})
+        for i in range(0, len(applications), MAX_BATCH_SIZE)
+    ]
+    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
+    lines.append("bodies = {" + ", ".join(json.dumps(text) for text in texts) + "}")
+    lines.append("counter = 0")
+    lines.append(
+        "request = function() counter = counter % #bodies + 1; "
+        "return wrk.format(nil, nil, nil, bodies[counter]) end"
+    )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def classify_batch(
+    source: Path, work: Path, connections: list[int], seconds: int
+) -> dict[int, dict[str, float]]:
+    """``/classify_batch`` applications/s at each number of connections (records on)."""
+    from credit_risk.schema import MAX_BATCH_SIZE
+
+    script = batch_script(source, work / "batch.lua")
+    port = free_port()
+    server = launch(
+        [str(BIN / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port)],
+        port=port,
+        log_path=work / "serve.log",
+        env={
+            **os.environ,
+            "CREDIT_RISK_TOPOLOGY": "embedded",
+            "CREDIT_RISK_MONITORING_DIR": str(work / "serve-records"),
+        },
+        topology="embedded",
+        monitoring_dir=work / "serve-records",
+    )
+    results: dict[int, dict[str, float]] = {}
+    try:
+        wrk(f"{server.url}/classify_batch", script, 2, 3)  # warm-up
+        for count in connections:
+            rps, p50, p99, errors = wrk(f"{server.url}/classify_batch", script, count, seconds)
+            results[count] = {
+                "rows_per_s": rps * MAX_BATCH_SIZE,
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "errors": errors,
+            }
+    finally:
+        server.stop()
+    return results
+
+
+def main() -> None:
+    """Measure everything once and print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--model", default="credit_risk_model:latest")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--connections", nargs="+", type=int, default=[2, 4, 8])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--score-workers", type=int, help="score.py --workers (default: score.py's)"
+    )
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a new one)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="credit-risk-batch-"))
+    work.mkdir(parents=True, exist_ok=True)
+    source = portfolio(work / f"portfolio-{args.rows}.parquet", args.rows, args.model)
+    started = time.perf_counter()
+    one_core = _python(_CEILING, str(source), args.model, env=ONE_THREAD)["rows_per_s"]
+    ceiling = one_core * args.cores
+    on = score_py(source, work, args.model, workers=args.score_workers, records=True, tag="on")
+    off = score_py(source, work, args.model, workers=args.score_workers, records=False, tag="off")
+    http = {} if args.skip_http else classify_batch(source, work, args.connections, args.seconds)
+    baseline = _python(_BASELINE, str(source), args.model, str(work / "baseline.parquet"))
+    results = {
+        "rows": args.rows,
+        "cores": args.cores,
+        "explainer_one_core": one_core,
+        "ceiling": ceiling,
+        "score_py": on,
+        "score_py_no_records": off,
+        "classify_batch": http,
+        "baseline": baseline["rows_per_s"],
+        "seconds": time.perf_counter() - started,
+    }
+
+    def line(name: str, rate: float, note: str = "") -> str:
+        return f"| {name} | {rate:,.0f} | {rate / ceiling:.0%} | {note} |"
+
+    print(f"\n{args.rows:,} applications, {args.cores} cores, {work}\n")
+    print("| path | rows/s | share of the ceiling | notes |\n|---|---:|---:|---|")
+    print(line("ceiling: compiled explainer alone", ceiling, f"{one_core:,.0f} on one core"))
+    print(
+        line(
+            "score.py, Parquet to Parquet, records on",
+            on["rows_per_s"],
+            f"--workers {args.score_workers or 1}; wall {on['wall_s']:.1f} s, peak RSS "
+            f"{on['peak_rss_mb']:,.0f} MB, records {on['record_bytes_per_decision']:.0f} "
+            f"bytes/decision, {on['records_share']:.1%} of the scoring",
+        )
+    )
+    print(
+        line("score.py, records off", off["rows_per_s"], f"peak RSS {off['peak_rss_mb']:,.0f} MB")
+    )
+    for count, result in http.items():
+        print(
+            line(
+                f"/classify_batch, {count} connections",
+                result["rows_per_s"],
+                f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, "
+                f"errors {result['errors']}",
+            )
+        )
+    print(line("pandas + XGBoost pred_contribs (2 threads)", baseline["rows_per_s"]))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
