@@ -9,8 +9,9 @@ The model comes from the BentoML store (BENTOML_HOME); decisions are the
 online service's (same validation, features, model, policy and reasons); each
 one's decision record goes to $CREDIT_RISK_MONITORING_DIR/decisions/ before
 its decision reaches the output; with ``--challenger``, the challenger's probability,
-status and score too (docs/governance.md; not on Spark yet). Exit codes: 0 done, 2 unusable input or
-arguments, 3 no such model, 4 records cannot be written, 5 Spark failed.
+status and score too, on Spark as well (docs/governance.md). Exit codes: 0 done,
+2 unusable input or arguments, 3 no such model, 4 records cannot be written, 5 Spark
+failed.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--challenger",
         help="a challenger scored beside the model, into the records only (default: the "
-        "release's challenger, if any; none on Spark yet)",
+        "release's challenger, if any)",
     )
     parser.add_argument(
         "--records-dir",
@@ -277,8 +278,6 @@ def score_on_spark(args: argparse.Namespace) -> None:
 
     config = records_config(args.records_dir)
     run_id = run_id_of(args)
-    if args.challenger:
-        logger.warning("--challenger is not scored on Spark yet: records without it")
     try:
         summary = run_spark_job(
             args.input,
@@ -288,6 +287,7 @@ def score_on_spark(args: argparse.Namespace) -> None:
             partitions=args.partitions,
             records_dir=None if config is None else config["monitoring_dir"],
             run_id=run_id,
+            challenger_tag=args.challenger,
         )
     except SparkJobError as error:
         raise CommandError(EXIT_SPARK, str(error)) from None

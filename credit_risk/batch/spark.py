@@ -53,7 +53,18 @@ _loaded: dict[str, Any] = {}
 """Per Python worker: the scorer and the record writer, made on the first partition."""
 
 
-def _worker_scorer(model_file: str, records_dir: str | None) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class ShippedChallenger:
+    """The challenger as the executors get it: its tag, and its exported file (None when
+    it is not in the store: its records then say it was not loaded)."""
+
+    tag: str
+    file: str | None
+
+
+def _worker_scorer(
+    model_file: str, records_dir: str | None, challenger: ShippedChallenger | None
+) -> tuple[Any, Any]:
     if "scorer" not in _loaded:
         import bentoml
         from bentoml._internal.models import ModelStore  # the public import_model has no store=
@@ -61,26 +72,38 @@ def _worker_scorer(model_file: str, records_dir: str | None) -> tuple[Any, Any]:
 
         from credit_risk.batch.records import RecordFiles
         from credit_risk.batch.scorer import BatchScorer
+        from credit_risk.model.shadow import BatchChallenger
         from credit_risk.model.store import load_from_store
 
         store = ModelStore(tempfile.mkdtemp(prefix="credit-risk-models-"))
         model = bentoml.models.import_model(SparkFiles.get(model_file), _model_store=store)
-        # One thread: Spark already runs a Python worker per core.
-        _loaded["scorer"] = BatchScorer(load_from_store(model, nthread=1))
+        shadow = None
+        if challenger is not None:
+            if challenger.file is not None:
+                bentoml.models.import_model(SparkFiles.get(challenger.file), _model_store=store)
+            # One thread: Spark already runs a Python worker per core.
+            shadow = BatchChallenger(challenger.tag, nthread=1, store=store)
+        _loaded["scorer"] = BatchScorer(load_from_store(model, nthread=1), shadow)
         _loaded["records"] = RecordFiles(records_dir) if records_dir is not None else None
     return _loaded["scorer"], _loaded["records"]
 
 
 def partition_scorer(
-    model_file: str, *, from_text: bool, records_dir: str | None, run_id: str | None = None
+    model_file: str,
+    *,
+    from_text: bool,
+    records_dir: str | None,
+    run_id: str | None = None,
+    challenger: ShippedChallenger | None = None,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The function ``mapInArrow`` runs on each partition; ``run_id``: decision ids are
-    the run's, the same when a task is retried."""
+    the run's, the same when a task is retried; ``challenger``: scored in the model's
+    shadow, into the records."""
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from credit_risk.batch.records import write_chunk_records
 
-        scorer, records = _worker_scorer(model_file, records_dir)
+        scorer, records = _worker_scorer(model_file, records_dir, challenger)
         for batch in batches:
             started = time.perf_counter()
             bad_rows: list[BadRow] = []
@@ -112,10 +135,27 @@ def partition_scorer(
                     scored.decided,
                     endpoint=ENDPOINT,
                     latency_ms=latency_ms,
+                    challengers=scored.challengers,
                 )
             yield scored.decisions
 
     return score_partition
+
+
+def _ship_challenger(spark: Any, tag: str | None, scratch: str) -> ShippedChallenger | None:
+    """Export the challenger to the executors; one missing from the store is shipped as
+    its tag alone (its records say so; a challenger never stops a run)."""
+    import bentoml
+
+    if tag is None:
+        return None
+    try:
+        model = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        return ShippedChallenger(tag, None)
+    exported = bentoml.models.export_model(model.tag, scratch + "/")
+    spark.sparkContext.addFile(exported)
+    return ShippedChallenger(str(model.tag), Path(exported).name)
 
 
 def spark_schema() -> Any:
@@ -184,10 +224,12 @@ def run_spark_job(
     partitions: int | None,
     records_dir: str | None,
     run_id: str | None = None,
+    challenger_tag: str | None = None,
 ) -> SparkSummary:
     """Score ``input_path`` into the directory ``output_path`` on Spark, each executor
     writing its decisions' records under ``records_dir`` (None: no records), with the
-    decision ids of ``run_id`` (random ids when None).
+    decision ids of ``run_id`` (random ids when None), and ``challenger_tag`` scored in
+    the model's shadow into them.
 
     Raises ``SparkJobError`` with what to do when the model, Java or the input is missing.
     """
@@ -224,6 +266,7 @@ def run_spark_job(
         with tempfile.TemporaryDirectory(prefix="credit-risk-spark-") as scratch:
             exported = bentoml.models.export_model(model.tag, scratch + "/")
             spark.sparkContext.addFile(exported)
+            challenger = _ship_challenger(spark, challenger_tag, scratch)
             spark.sparkContext.addPyFile(str(_package_zip(Path(scratch))))
             try:
                 frame, from_text = read_applications(spark, str(input_path), input_kind)
@@ -237,6 +280,7 @@ def run_spark_job(
                     from_text=from_text,
                     records_dir=records_dir,
                     run_id=run_id,
+                    challenger=challenger,
                 ),
                 spark_schema(),
             )

@@ -113,13 +113,14 @@ class BatchChallenger:
     """The challenger of a batch run (``score.py``): loaded once, its fields per chunk,
     failures in the records and one log line per change of state, never an exception."""
 
-    def __init__(self, tag: str, nthread: int) -> None:
-        """Load the challenger ``tag`` (exact, or resolved now) to score beside the model."""
+    def __init__(self, tag: str, nthread: int, *, store: Any = None) -> None:
+        """Load the challenger ``tag`` (exact, or resolved now) to score beside the model,
+        from BentoML's store or ``store`` (a ``ModelStore``: a Spark executor's own)."""
         self.tag = tag
         self.served: ServedModel | None = None
         self.error: str | None = None
         try:
-            model = bentoml.models.get(tag)
+            model = bentoml.models.get(tag) if store is None else store.get(tag)
             self.tag = str(model.tag)
             self.served = load_from_store(model, nthread=nthread)
         except Exception as refused:  # a challenger must never stop the run

@@ -6,6 +6,9 @@ suites also against the containerized bento (marked ``container``).
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -13,7 +16,7 @@ from typing import Final
 import httpx
 import pytest
 
-from tests.support.ci import announce
+from tests.support.ci import announce, in_ci
 from tests.support.containers import ContainerImage, ContainerServer, start_service_container
 from tests.support.servers import Server, start_server
 
@@ -62,3 +65,21 @@ def client(server: Server) -> Iterator[httpx.Client]:
     """An HTTP client bound to the server under test."""
     with httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def java() -> Iterator[None]:
+    """Java 17 or later for Spark, which `make spark-java` installs (as root)."""
+    version = (
+        subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
+        if shutil.which("java")
+        else ""
+    )
+    if not re.search(r'version "(1[7-9]|[2-9][0-9])', version):
+        message = (
+            f"Spark needs Java 17: run `make spark-java` (as root); java -version: {version!r}"
+        )
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield

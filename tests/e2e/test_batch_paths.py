@@ -7,11 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,6 @@ from credit_risk.records import read_records
 from credit_risk.schema import COURSE_EXAMPLE, MAX_BATCH_SIZE, MAX_REASONS, application_records
 from credit_risk.training.recipes import course_split
 from credit_risk.vocabulary import APPLICATION_FIELDS
-from tests.support.ci import in_ci
 from tests.support.servers import ROOT, Server
 
 ROWS = 300
@@ -292,24 +289,6 @@ def test_cli_exit_codes_and_messages(trained_model: str, tmp_path: Path, inputs:
     assert header_only.returncode == 0, header_only.stderr
     assert "has a header but no applications" in " ".join(header_only.stderr.split())
     assert Path(out).read_text().splitlines() == [",".join(f'"{c}"' for c in DECISION_COLUMNS)]
-
-
-@pytest.fixture(scope="module")
-def java() -> Iterator[None]:
-    """Java 17 or later for Spark, which `make spark-java` installs (as root)."""
-    version = (
-        subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
-        if shutil.which("java")
-        else ""
-    )
-    if not re.search(r'version "(1[7-9]|[2-9][0-9])', version):
-        message = (
-            f"Spark needs Java 17: run `make spark-java` (as root); java -version: {version!r}"
-        )
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    yield
 
 
 def test_spark_local_mode_gives_the_local_decisions(

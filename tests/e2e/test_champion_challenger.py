@@ -312,3 +312,44 @@ def test_score_py_records_the_challenger_as_it_scores_when_champion(
         (row["model_tag"], row["status"], float(row["default_probability"]), int(row["score"]))
         for row in as_champion
     ]
+
+
+def test_score_py_on_spark_records_the_challenger_too(
+    java: None, tmp_root: Path, challenger: str, applications: list[dict[str, Any]]
+) -> None:
+    folder = tmp_root / "spark-challenger"
+    folder.mkdir()
+    portfolio = folder / "portfolio.csv"
+    portfolio.write_text(_csv(applications[:BATCH]))
+    as_champion = _score_py(
+        portfolio, folder / "champion.csv", folder / "records-c", "--model", challenger
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "score.py"),
+            "--spark",
+            "--master",
+            "local[1]",
+            str(portfolio),
+            "-o",
+            str(folder / "spark-decisions.csv"),
+            "--challenger",
+            challenger,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "CREDIT_RISK_MONITORING_DIR": str(folder / "records")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-5000:]
+    shadow = [r["challenger"] for r in read_records(folder / "records").records]
+    # Decision ids differ between the runs: the same scores, as a multiset.
+    assert sorted(
+        (s["model_tag"], s["status"], s["default_probability"], s["score"]) for s in shadow
+    ) == sorted(
+        (row["model_tag"], row["status"], float(row["default_probability"]), int(row["score"]))
+        for row in as_champion
+    )
