@@ -32,7 +32,6 @@ Exit code: 0 done (``swaps``: under 5% of decisions swapped; ``gate``: promote),
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Final
 import bentoml
 from rich.console import Console
 
-from credit_risk.commands import CommandParser, command_parser
+from credit_risk.commands import CommandParser, command_parser, iso_time
 from credit_risk.governance.bento import build_release
 from credit_risk.governance.gate import BOOTSTRAP_RESAMPLES
 from credit_risk.model.release import (
@@ -53,7 +52,7 @@ from credit_risk.model.release import (
     resolve,
     write_release,
 )
-from credit_risk.records.reader import ReadStats, iter_records, parse_time, record_files
+from credit_risk.records.reader import ReadStats, iter_records, record_files
 from credit_risk.settings import load_settings
 
 EXIT_REFUSED: Final = 1
@@ -85,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     swaps.add_argument(
         "--records", type=Path, help="decision records (default: the monitoring dir)"
     )
-    swaps.add_argument("--since", type=_since, help="only records from this ISO time on")
+    swaps.add_argument("--since", type=iso_time, help="only records from this ISO time on")
     swaps.add_argument("-o", "--output", type=Path, default=Path("reports/swaps"))
     gate = commands.add_parser("gate", help="promote the challenger or not, with the evidence")
     gate.add_argument("--data-dir", type=Path, default=Path("data"), help="as for train.py")
@@ -103,13 +102,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "--evidence", type=Path, default=Path("reports/gate/gate.json"), help="gate.json"
             )
     return parser.parse_args(argv)
-
-
-def _since(text: str) -> dt.datetime:
-    try:
-        return parse_time(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
 
 
 def _outcomes(monitoring_dir: Path) -> dict[str, bool] | None:
