@@ -30,6 +30,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
+    from credit_risk.batch.io import CsvReader, ParquetReader
     from credit_risk.batch.job import JobSummary
     from credit_risk.batch.records import BatchRecords
     from credit_risk.batch.spark import SparkSummary
@@ -84,9 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes that score chunks, this one included (N-1 started, each handed the "
-        "loaded model); default 1: in process",
+        default=None,
+        help="processes that score chunks, this one included (N-1 forked, each handed the "
+        "loaded model); default: one per core, or 1 for an input of one chunk",
     )
     parser.add_argument(
         "--run-id",
@@ -107,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.output = args.output or args.output_option
     if args.output is None:
         parser.error("no output file: add -o decisions.csv (or .parquet)")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.run_id is not None and not args.run_id.strip():
         parser.error("--run-id must not be empty")
     return args
@@ -209,6 +212,17 @@ def open_records(config: RecordsConfig | None, records_format: str) -> BatchReco
         raise CommandError(EXIT_RECORDS, f"{error}; or pass --records-dir") from None
 
 
+def workers_for(reader: CsvReader | ParquetReader, asked: int | None) -> int:
+    """The scoring processes: ``--workers`` if given, else one per core, unless the
+    input is a single chunk, which one process scores before another could start."""
+    from credit_risk.batch.io import CHUNK_ROWS, CSV_BLOCK_BYTES, ParquetReader
+
+    if asked is not None:
+        return asked
+    one_chunk = CHUNK_ROWS if isinstance(reader, ParquetReader) else CSV_BLOCK_BYTES
+    return 1 if reader.total <= one_chunk else os.cpu_count() or 1
+
+
 def score_locally(args: argparse.Namespace) -> None:
     """The embedded default: stream the file through the scorer in this process."""
     from credit_risk.batch.io import DecisionWriter, InputError, file_format, open_reader
@@ -221,6 +235,11 @@ def score_locally(args: argparse.Namespace) -> None:
         reader = open_reader(args.input)
     except InputError as error:
         raise CommandError(EXIT_INPUT, str(error)) from None
+    workers = workers_for(reader, args.workers)
+    if workers > 1:
+        from credit_risk.batch.job import start_workers_early
+
+        start_workers_early()
     served = load_model(args.model, args.threads)
     config = records_config(args.records_dir)
     records = open_records(config, args.records_format)
@@ -249,7 +268,7 @@ def score_locally(args: argparse.Namespace) -> None:
                 BatchScorer(served, challenger_of(args)),
                 records,
                 on_chunk=on_chunk,
-                workers=args.workers,
+                workers=workers,
                 records_config=config,
                 run_id=run_id,
             )

@@ -1,0 +1,113 @@
+"""Scoring in several processes: the same decisions and records as in one, in input order,
+and one process per core by default once the input is more than one chunk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+import score
+from credit_risk.batch.io import (
+    CHUNK_ROWS,
+    CSV_BLOCK_BYTES,
+    CsvReader,
+    DecisionWriter,
+    ParquetReader,
+)
+from credit_risk.batch.job import run_job
+from credit_risk.batch.records import open_batch_records
+from credit_risk.batch.scorer import BatchScorer
+from credit_risk.generator import write_portfolio
+from credit_risk.model.store import ServedModel, load_from_store
+from credit_risk.records import read_records
+from credit_risk.settings import RecordsConfig
+
+ROWS = 1_000
+CHUNK = 64
+"""Sixteen chunks: some scored here, some in the worker, whatever their timing."""
+
+
+@pytest.fixture(scope="module")
+def served(trained_model: str) -> ServedModel:
+    """The session's model, loaded to score."""
+    return load_from_store(bentoml.models.get(trained_model), nthread=1)
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory: pytest.TempPathFactory, served: ServedModel) -> Path:
+    """Generated applications, three of them invalid (under 18)."""
+    path = tmp_path_factory.mktemp("workers") / "portfolio.parquet"
+    write_portfolio(served.metadata.reference, ROWS, path, seed=3)
+    table = pq.read_table(path)
+    ages = table.column("age").to_numpy().copy()
+    ages[[5, 400, 999]] = 7
+    position = table.schema.get_field_index("age")
+    pq.write_table(table.set_column(position, "age", pa.array(ages)), path)
+    return path
+
+
+def _run(
+    portfolio: Path, served: ServedModel, out: Path, workers: int
+) -> tuple[pa.Table, list[dict[str, Any]]]:
+    config = RecordsConfig(
+        sink="file",
+        monitoring_dir=str(out / "records"),
+        fsync=False,
+        rotate_bytes=1 << 30,
+        required=True,
+    )
+    scorer = BatchScorer(served)
+    records = open_batch_records(config)
+    summary = run_job(
+        ParquetReader(portfolio, chunk_rows=CHUNK),
+        DecisionWriter(out / "decisions.parquet"),
+        scorer,
+        records,
+        workers=workers,
+        records_config=config,
+        run_id="run-workers",
+    )
+    assert summary.rows == ROWS and summary.records == ROWS - 3
+    read = read_records(out / "records")
+    assert read.skipped == 0
+    return pq.read_table(out / "decisions.parquet"), read.records
+
+
+def test_two_processes_write_what_one_writes(
+    portfolio: Path, served: ServedModel, tmp_path: Path
+) -> None:
+    alone, alone_records = _run(portfolio, served, tmp_path / "one", workers=1)
+    shared, shared_records = _run(portfolio, served, tmp_path / "two", workers=2)
+    assert shared.column("row_id").to_pylist() == list(range(ROWS))
+    assert shared.equals(alone)
+
+    def by_id(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # Time and latency are each chunk's own.
+        return {r["decision_id"]: {**r, "time": None, "latency_ms": None} for r in records}
+
+    assert by_id(shared_records) == by_id(alone_records)
+
+
+def test_one_process_per_core_unless_the_input_is_one_chunk(
+    portfolio: Path, tmp_path: Path
+) -> None:
+    one_chunk = ParquetReader(portfolio)
+    assert one_chunk.total <= CHUNK_ROWS
+    assert score.workers_for(one_chunk, None) == 1
+    assert score.workers_for(one_chunk, 3) == 3
+    more = ParquetReader(portfolio)
+    more.total = CHUNK_ROWS + 1
+    assert score.workers_for(more, None) == (os.cpu_count() or 1)
+    csv = tmp_path / "portfolio.csv"
+    pacsv.write_csv(pq.read_table(portfolio), csv)
+    text = CsvReader(csv)
+    assert score.workers_for(text, None) == 1  # its size in bytes, under a block
+    text.total = CSV_BLOCK_BYTES + 1
+    assert score.workers_for(text, None) == (os.cpu_count() or 1)
