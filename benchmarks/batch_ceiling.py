@@ -2,7 +2,8 @@
 
 The ceiling is the compiled explainer alone on the encoded matrix, one core (numpy
 and BLAS held to one thread), times the cores: nothing that scores and explains can
-go faster here. It is measured first and last, and the higher taken. Against it, each measured the same way on the same portfolio:
+go faster here. It is measured first and last, and the higher taken. Against it,
+each measured the same way on the same portfolio:
 
 * ``score.py`` Parquet to Parquet, records on (the job's own rows/s; wall time, peak
   RSS, records' bytes per decision, and the records' share of the run: the same run
