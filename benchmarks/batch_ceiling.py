@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,6 +128,7 @@ def score_py(
 ) -> dict[str, Any]:
     """One ``score.py`` run under ``/usr/bin/time``: rows/s, wall, peak RSS, records."""
     records_dir = work / f"records-{tag}"
+    shutil.rmtree(records_dir, ignore_errors=True)  # this run's records only
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     if not records:
         env["CREDIT_RISK_MONITORING"] = "false"

@@ -3,6 +3,7 @@ the one reader, the drift report and the outcomes join; written before the decis
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from credit_risk.batch.records import RecordFiles, record_table
 from credit_risk.batch.scorer import BatchScorer, ScoredChunk
 from credit_risk.drift.psi import ReferenceBins
 from credit_risk.drift.report import measure
+from credit_risk.fairness.__main__ import main as fairness_command
 from credit_risk.model.metadata import ModelMetadata
 from credit_risk.model.store import load_from_store
 from credit_risk.outcomes.join import create_decisions
@@ -111,7 +113,7 @@ def test_a_torn_parquet_file_is_partial_and_a_hidden_one_unseen(
     assert (read.stats.used, read.stats.partial, read.stats.unreadable) == (399, 1, 1)
 
 
-def test_drift_and_outcomes_over_parquet_equal_them_over_json(
+def test_drift_fairness_and_outcomes_over_parquet_equal_them_over_json(
     chunk: ScoredChunk, scorer: BatchScorer, trained_model: str, tmp_path: Path
 ) -> None:
     folders = {
@@ -122,7 +124,13 @@ def test_drift_and_outcomes_over_parquet_equal_them_over_json(
     bins = ReferenceBins.from_reference(metadata.reference)
     drifts = {}
     joined = {}
+    fairness = {}
     for form, folder in folders.items():
+        report_dir = tmp_path / f"fairness-{form}"
+        assert fairness_command(["--records", str(folder), "-o", str(report_dir)]) in (0, 1)
+        fairness[form] = json.loads((report_dir / "fairness.json").read_text())
+        # The population names the folder read; everything else must be equal.
+        fairness[form].pop("population")
         stats = ReadStats()
         report = measure(
             bins,
@@ -139,6 +147,8 @@ def test_drift_and_outcomes_over_parquet_equal_them_over_json(
             connection.execute("SELECT * FROM decisions ORDER BY decision_id").fetchall(),
         )
     assert drifts["parquet"] == drifts["json"]
+    assert fairness["parquet"] == fairness["json"]
+    assert fairness["json"]["decisions"] == 399
     assert all(not math.isnan(psi) for _, psi, _ in drifts["json"])
     assert joined["parquet"] == joined["json"]
     assert len(joined["json"][1]) == 399
