@@ -150,9 +150,10 @@ class BatchScorer:
         return self.score(table, ids, from_text=False).decisions.to_pandas()
 
 
-def _spread(values: pa.Array, positions: pa.Array) -> pa.Array:
-    # Valid rows' values put back among the invalid rows, which get null.
-    return values.take(positions)
+def _spread(values: pa.Array, positions: pa.Array | None) -> pa.Array:
+    # Valid rows' values put back among the invalid rows, which get null; with none
+    # invalid (``positions`` None), as they are: a take copied every reason's text.
+    return values if positions is None else values.take(positions)
 
 
 def _decisions_batch(
@@ -163,8 +164,9 @@ def _decisions_batch(
     decider: DecisionMaker,
 ) -> pa.RecordBatch:
     count = len(ids)
-    rank_in_valid = np.cumsum(valid) - 1
-    positions = pa.array(rank_in_valid, type=pa.int64(), mask=~valid)
+    positions = (
+        None if valid.all() else pa.array(np.cumsum(valid) - 1, type=pa.int64(), mask=~valid)
+    )
     decided_count = len(decided.status)
     status = pa.array(decided.status, type=pa.string())
     columns: dict[str, pa.Array] = {
@@ -179,10 +181,12 @@ def _decisions_batch(
             ),
             positions,
         ),
-        "model_tag": _spread(pa.array([decider.model_tag] * decided_count), positions),
-        "policy_version": _spread(pa.array([decider.policy.version] * decided_count), positions),
+        "model_tag": _spread(pa.repeat(decider.model_tag, decided_count), positions),
+        "policy_version": _spread(pa.repeat(decider.policy.version, decided_count), positions),
         "decision_id": _spread(pa.array(decided.decision_id, type=pa.string()), positions),
-        "error": pa.array(errors if errors is not None else [None] * count, type=pa.string()),
+        "error": pa.nulls(count, pa.string())
+        if errors is None
+        else pa.array(errors, type=pa.string()),
     }
     for rank in range(MAX_REASONS):
         fields = decided.reason_fields[:, rank] if decided_count else np.zeros(0, dtype=np.intp)
