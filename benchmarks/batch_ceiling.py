@@ -14,7 +14,7 @@ each measured the same way on the same portfolio:
   ``pred_contribs`` (2 threads), write the answers; no validation, no records.
 
     python benchmarks/batch_ceiling.py                        # 300,000 rows, ~8 minutes
-    python benchmarks/batch_ceiling.py --rows 1000000 --skip-http --score-workers 2
+    python benchmarks/batch_ceiling.py --memory-rows 100000 1000000  # and peak memory
 
 Needs ``wrk`` (Debian package) and a trained model in the store (``BENTOML_HOME``).
 """
@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -123,36 +125,58 @@ def portfolio(path: Path, rows: int, model: str) -> Path:
     return path
 
 
+def peak_memory(command: list[str], env: dict[str, str]) -> tuple[str, float, float, float]:
+    """Run ``command``; its output, wall seconds, and peak RSS in MB of the process alone
+    and of its whole tree (workers and fork server summed, sampled every 20 ms: shared
+    pages count once per process, so the sum overstates)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as output:
+        process = psutil.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        alone = tree = 0
+        while process.poll() is None:
+            try:
+                processes = [process, *process.children(recursive=True)]
+                sizes = [p.memory_info().rss for p in processes]
+            except psutil.Error:  # a worker ending between listing and reading
+                continue
+            alone, tree = max(alone, sizes[0]), max(tree, sum(sizes))
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        output.seek(0)
+        text = output.read().decode()
+    if process.returncode:
+        raise RuntimeError(f"{command} failed ({process.returncode}):\n{text}")
+    return text, wall, alone / 2**20, tree / 2**20
+
+
 def score_py(
     source: Path, work: Path, model: str, *, workers: int | None, records: bool, tag: str
 ) -> dict[str, Any]:
-    """One ``score.py`` run under ``/usr/bin/time``: rows/s, wall, peak RSS, records."""
+    """One ``score.py`` run: rows/s, wall, peak RSS, records."""
     records_dir = work / f"records-{tag}"
     shutil.rmtree(records_dir, ignore_errors=True)  # this run's records only
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     if not records:
         env["CREDIT_RISK_MONITORING"] = "false"
-    command = ["/usr/bin/time", "-f", "peak_rss_kb=%M wall=%e", sys.executable]
-    command += [str(ROOT / "score.py"), str(source), "-o", str(work / f"out-{tag}.parquet")]
-    command += ["--model", model, "--records-dir", str(records_dir), "--run-id", "bench"]
+    command = [sys.executable, str(ROOT / "score.py"), str(source)]
+    command += ["-o", str(work / f"out-{tag}.parquet"), "--model", model]
+    command += ["--records-dir", str(records_dir), "--run-id", "bench"]
     if workers is not None:
         command += ["--workers", str(workers)]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    text = done.stdout + done.stderr
+    text, wall, alone, tree = peak_memory(command, env)
     record_bytes = sum(p.stat().st_size for p in records_dir.rglob("*") if p.is_file())
     rows = int(re.search(r"applications\s*│\s*([\d,]+)", text).group(1).replace(",", ""))  # type: ignore[union-attr]
     seconds = float(re.search(r"seconds\s*│\s*([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    share = re.search(r"records' share of scoring\s*│\s*([\d.]+)%", text)
     return {
         "rows": rows,
         "seconds": seconds,
         "rows_per_s": rows / seconds,
-        "wall_s": float(re.search(r"wall=([\d.]+)", text).group(1)),  # type: ignore[union-attr]
-        "peak_rss_mb": int(re.search(r"peak_rss_kb=(\d+)", text).group(1)) / 1024,  # type: ignore[union-attr]
+        "wall_s": wall,
+        "peak_rss_mb": alone,
+        "peak_rss_tree_mb": tree,
         "record_bytes_per_decision": record_bytes / rows if records else 0.0,
-        "records_share": float(
-            re.search(r"records' share of scoring\s*│\s*([\d.]+)%", text).group(1)
-        )
-        / 100,  # type: ignore[union-attr]
+        "records_share": float(share.group(1)) / 100 if share else 0.0,
     }
 
 
@@ -231,6 +255,13 @@ def main() -> None:
         "--score-workers", type=int, help="score.py --workers (default: score.py's)"
     )
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--memory-rows",
+        nargs="*",
+        type=int,
+        default=[],
+        help="also score.py on portfolios of these sizes, for peak memory (e.g. 100000 1000000)",
+    )
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new one)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -245,6 +276,17 @@ def main() -> None:
     http = {} if args.skip_http else classify_batch(source, work, args.connections, args.seconds)
     baseline = _python(_BASELINE, str(source), args.model, str(work / "baseline.parquet"))
     after = _python(_CEILING, str(source), args.model, env=ONE_THREAD)["rows_per_s"]
+    memory = {
+        rows: score_py(
+            portfolio(work / f"portfolio-{rows}.parquet", rows, args.model),
+            work,
+            args.model,
+            workers=args.score_workers,
+            records=True,
+            tag=f"memory-{rows}",
+        )
+        for rows in args.memory_rows
+    }
     # Measured before and after the rest, and the higher taken: on a shared machine, the
     # shares are then, if anything, understated.
     one_core = max(before, after)
@@ -259,6 +301,7 @@ def main() -> None:
         "score_py_no_records": off,
         "classify_batch": http,
         "baseline": baseline["rows_per_s"],
+        "memory": memory,
         "seconds": time.perf_counter() - started,
     }
 
@@ -279,8 +322,9 @@ def main() -> None:
             "score.py, Parquet to Parquet, records on",
             on["rows_per_s"],
             f"--workers {args.score_workers or 'default (one per core)'}; "
-            f"wall {on['wall_s']:.1f} s, peak RSS "
-            f"{on['peak_rss_mb']:,.0f} MB, records {on['record_bytes_per_decision']:.0f} "
+            f"wall {on['wall_s']:.1f} s, peak RSS {on['peak_rss_mb']:,.0f} MB "
+            f"({on['peak_rss_tree_mb']:,.0f} MB with its workers), "
+            f"records {on['record_bytes_per_decision']:.0f} "
             f"bytes/decision, {on['records_share']:.1%} of the scoring",
         )
     )
@@ -297,6 +341,16 @@ def main() -> None:
             )
         )
     print(line("pandas + XGBoost pred_contribs (2 threads)", baseline["rows_per_s"]))
+    if memory:
+        print(
+            "\n| score.py, records on | rows/s | peak RSS | with its workers |"
+            "\n|---|---:|---:|---:|"
+        )
+    for rows, run in memory.items():
+        print(
+            f"| {rows:,} rows | {run['rows_per_s']:,.0f} | {run['peak_rss_mb']:,.0f} MB "
+            f"| {run['peak_rss_tree_mb']:,.0f} MB |"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
