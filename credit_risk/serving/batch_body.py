@@ -92,28 +92,26 @@ class FieldRule:
             high_inclusive="exclusiveMaximum" not in schema,
         )
 
-    def accepts(self, values: tuple[Any, ...]) -> bool:
-        """Whether pydantic accepts every one of ``values`` (as ``orjson`` parsed them)."""
+    def take(self, values: list[Any]) -> list[Any] | None:
+        """``values`` (as ``orjson`` parsed them) as pydantic holds them (an integer in
+        a number field as a float) if pydantic accepts every one; else ``None``."""
         if self.labels is not None:
-            # Unhashable values (a list, an object) raise: the caller refuses.
-            return set(values) <= self.labels
-        if not set(map(type, values)) <= self.types:
-            return False
-        numbers = (
-            [value for value in values if value is not None] if _NONE in self.types else values
-        )
-        if not numbers:
-            return True
-        low, high = min(numbers), max(numbers)
+            # An unhashable value (a list, an object) raises TypeError: the caller refuses.
+            return values if set(values) <= self.labels else None
+        types = set(map(type, values))
+        if not types <= self.types:
+            return None
+        numbers = [value for value in values if value is not None] if _NONE in types else values
+        if numbers and not self._in_range(min(numbers), max(numbers)):
+            return None
+        if int in types and float in self.types:
+            return [float(value) if type(value) is int else value for value in values]
+        return values
+
+    def _in_range(self, low: float, high: float) -> bool:
         above = low >= self.low if self.low_inclusive else low > self.low
         below = high <= self.high if self.high_inclusive else high < self.high
         return above and below
-
-    def values(self, values: tuple[Any, ...]) -> list[Any]:
-        """Accepted values as pydantic holds them: integers in a number field as floats."""
-        if float in self.types and int in map(type, values):
-            return [float(value) if type(value) is int else value for value in values]
-        return list(values)
 
 
 @dataclass(frozen=True)
@@ -159,7 +157,7 @@ class BatchRules:
 
 
 BATCH_RULES: Final = BatchRules.of_schema()
-_FIELDS: Final = operator.itemgetter(*APPLICATION_FIELDS)
+_GETTERS: Final = tuple(operator.itemgetter(name) for name in APPLICATION_FIELDS)
 
 
 def _applications(body: bytes) -> list[Any] | None:
@@ -184,22 +182,22 @@ def fast_columns(body: bytes) -> Columns | None:
     applications = _applications(body)
     if applications is None:
         return None
-    fields = BATCH_RULES.fields
+    columns: Columns = {}
     try:
-        # A missing field raises KeyError; anything but an object, TypeError. With all
-        # 13 present, 13 keys means no other: a JSON object's keys are unique.
-        rows = list(map(_FIELDS, applications))
-        exact = set(map(len, applications)) == {len(fields)}
-        columns = list(zip(*rows, strict=True))
-        # An unhashable label (a list, an object) raises TypeError.
-        accepted = exact and all(
-            rule.accepts(column) for rule, column in zip(fields, columns, strict=True)
-        )
+        # With all 13 fields present, 13 keys means no other: a JSON object's keys are
+        # unique.
+        if set(map(len, applications)) != {len(_GETTERS)}:
+            return None
+        for rule, getter in zip(BATCH_RULES.fields, _GETTERS, strict=True):
+            # A missing field raises KeyError; an application that is not an object,
+            # TypeError.
+            values = rule.take(list(map(getter, applications)))
+            if values is None:
+                return None
+            columns[rule.name] = values
     except (KeyError, TypeError):
         return None
-    if not accepted:
-        return None
-    return {rule.name: rule.values(column) for rule, column in zip(fields, columns, strict=True)}
+    return columns
 
 
 class ApplicationBatchIODescriptor(IOMixin, ApplicationBatch):
