@@ -17,7 +17,7 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -33,7 +33,8 @@ from credit_risk.csv_format import (
     CsvTooManyRowsError,
     read_applications,
 )
-from credit_risk.decisions import DecisionMaker
+from credit_risk.decision_json import answers_json
+from credit_risk.decisions import DecisionColumns, DecisionMaker
 from credit_risk.drift import live as live_drift
 from credit_risk.features import application_columns, encode_application, encode_columns
 from credit_risk.model import CARD_HTML, CARD_MARKDOWN
@@ -44,15 +45,13 @@ from credit_risk.records import (
     RecordsDirectoryError,
     RecordsUnavailable,
     RecordWriter,
-    application_rows,
     check_directory,
-    decision_lines,
     open_writer,
 )
+from credit_risk.records.columns import record_lines
 from credit_risk.schema import (
     MAX_BATCH_SIZE,
     MODEL_CARD_ROUTE,
-    ApplicationBatch,
     BatchDecisions,
     CardFormat,
     CreditApplication,
@@ -67,6 +66,7 @@ from credit_risk.serving.aws.sagemaker import (
     PING_PATH,
     SageMakerAdapter,
 )
+from credit_risk.serving.batch_body import BatchBody
 from credit_risk.serving.csv_body import CSV_ROUTE, CsvBody
 from credit_risk.serving.guards import RequestGuard, protected_paths
 from credit_risk.serving.heads import install_bounded_heads
@@ -77,6 +77,7 @@ from credit_risk.serving.responses import (
     csv_refusal,
     decisions_csv,
     decisions_json,
+    json_bytes,
     refusal,
     suspended,
 )
@@ -334,13 +335,13 @@ class CreditRiskClassifier:
 
     async def _decide(
         self,
-        applications: dict[str, list[Any]],
+        applications: Mapping[str, Sequence[Any]],
         features: npt.NDArray[np.float32],
         started: float,
         endpoint: str,
-    ) -> list[dict[str, Any]]:
-        """The decisions in their JSON form (``Decision``'s fields) of ``applications``
-        (column-wise, ``application_columns``), returned only once their records are written.
+    ) -> DecisionColumns:
+        """The decisions of ``applications`` (column-wise, ``application_columns``),
+        returned only once their records are written.
 
         Raises:
             RecordsUnavailable: the records could not be written; answer 503.
@@ -348,16 +349,15 @@ class CreditRiskClassifier:
         decider = await self._decider()
         scored = await self._explain_rows(features)
         decided = decider.decide_columns(features, scored)
-        decisions = decided.answers()
         # Scored before the records are written, which hold it; it never raises.
         challengers = (
             None if self._shadow is None else await self._shadow.fields(features, decided.status)
         )
         if self._records is not None:
             latency_ms = (time.perf_counter() - started) * 1000
-            lines = decision_lines(
-                application_rows(applications),
-                decisions,
+            lines = record_lines(
+                applications,
+                decided,
                 endpoint=endpoint,
                 latency_ms=latency_ms,
                 challengers=challengers,
@@ -367,7 +367,7 @@ class CreditRiskClassifier:
         probabilities = decided.default_probability.tolist()
         count_decisions(decided.status, probabilities)
         self._drift.observe(applications, probabilities)
-        return decisions
+        return decided
 
     # Each endpoint is annotated with the model the API document declares, and answers
     # with a Starlette Response built in `responses`, which BentoML sends as it is.
@@ -377,24 +377,27 @@ class CreditRiskClassifier:
         started = time.perf_counter()
         features = np.asarray([encode_application(application)], dtype=np.float32)
         try:
-            (decision,) = await self._decide(
+            decided = await self._decide(
                 application_columns([application]), features, started, "/classify"
             )
         except RecordsUnavailable as refused:
             return suspended(refused)
+        (decision,) = decided.answers()
         return decisions_json(decision)
 
-    @bentoml.api(route="/classify_batch")
-    async def classify_batch(self, batch: ApplicationBatch, /) -> BatchDecisions:
+    # The body is parsed column-wise (serving/batch_body.py); the API document still
+    # declares ApplicationBatch, and a refused body gets BentoML's own answer.
+    @bentoml.api(route="/classify_batch", input_spec=BatchBody)
+    async def classify_batch(self, batch: BatchBody, /) -> BatchDecisions:
         """Decide up to 1,000 applications; decisions come back in the same order."""
         started = time.perf_counter()
-        columns = application_columns(batch.applications)
+        columns = batch.columns
         features = encode_columns(columns)
         try:
             decided = await self._decide(columns, features, started, "/classify_batch")
         except RecordsUnavailable as refused:
             return suspended(refused)
-        return decisions_json({"decisions": decided})
+        return json_bytes(answers_json(decided))
 
     @bentoml.api(route=CSV_ROUTE, input_spec=CsvBody)
     async def classify_csv(self, csv: str) -> Annotated[str, ContentType(CSV_MEDIA_TYPE)]:
@@ -412,10 +415,10 @@ class CreditRiskClassifier:
         # (a 503 half way left records of decisions its client never received).
         columns = application_columns(applications)
         try:
-            decisions = await self._decide(columns, encode_columns(columns), started, CSV_ROUTE)
+            decided = await self._decide(columns, encode_columns(columns), started, CSV_ROUTE)
         except RecordsUnavailable as refused:
             return suspended(refused)
-        return await anyio.to_thread.run_sync(decisions_csv, decisions)
+        return await anyio.to_thread.run_sync(decisions_csv, decided.answers())
 
     @bentoml.api(route="/model")
     async def model(self) -> ModelCard:

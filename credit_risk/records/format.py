@@ -40,6 +40,16 @@ def application_rows(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any
     ]
 
 
+def record_reason(reason: Mapping[str, Any]) -> dict[str, Any]:
+    """A reason (``Reason``'s fields) as records keep it: its text is the code's, so
+    records keep only the code, the field and the contribution."""
+    return {
+        "code": reason["code"],
+        "field": reason["field"],
+        "contribution": reason["contribution"],
+    }
+
+
 def decision_record(
     application: Mapping[str, Any],
     decision: Mapping[str, Any],
@@ -66,15 +76,7 @@ def decision_record(
         "status": decision["status"],
         "default_probability": decision["default_probability"],
         "score": decision["score"],
-        # A reason's text is the code's, so records keep only the code.
-        "reasons": [
-            {
-                "code": reason["code"],
-                "field": reason["field"],
-                "contribution": reason["contribution"],
-            }
-            for reason in decision["reasons"]
-        ],
+        "reasons": [record_reason(reason) for reason in decision["reasons"]],
         "out_of_training_range": decision["out_of_training_range"],
         "latency_ms": round(latency_ms, 3),
     }

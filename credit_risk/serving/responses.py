@@ -5,6 +5,7 @@ answer carries a float that could be one). An error is ``{"error": ...}``, with
 ``detail`` when there is one per problem, the shape of BentoML's own errors.
 
 * ``decisions_json``: a decision endpoint's 200, from the JSON form of its declared model;
+* ``json_bytes``: a 200 whose JSON is written already (``/classify_batch``'s, column-wise);
 * ``decisions_csv``: ``/classify_csv``'s 200, ``text/csv`` in ``DECISION_COLUMNS``;
 * ``csv_refusal``: ``/classify_csv``'s 400, naming the lines and columns at fault;
 * ``suspended``: the 503 of a decision refused for want of its record, with Retry-After;
@@ -63,6 +64,11 @@ def decisions_json(content: dict[str, Any]) -> Answer:
     # JSON schema on every response (~5% of CPU), and orjson writes 1,000 decisions
     # in a third of pydantic-core's time.
     return json_response(content)
+
+
+def json_bytes(content: bytes) -> Answer:
+    """A 200 whose JSON is written already (``decision_json.answers_json``)."""
+    return Response(content, media_type=JSON_MEDIA_TYPE)
 
 
 def decisions_csv(decisions: Sequence[Mapping[str, Any]]) -> Answer:
