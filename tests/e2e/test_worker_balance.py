@@ -4,8 +4,9 @@
   a client pool does), are held by two different workers
   (credit_risk/serving/balanced_accept.py). With ``CREDIT_RISK_ACCEPT_DEFER_MS=0`` (as
   before it) one worker took both in 27 of 30 trials (three starts: 1, 0 and 2 of 10 on
-  two workers); with it, two workers in 50 of 50 (five starts). At least 8 of 10 is a bar
-  the old placement fails and a loaded machine's scheduling hardly can;
+  two workers); with it, two workers in 20 of 20 (two starts counted; every start
+  passed). At least 8 of 10 is a bar the old placement fails and a loaded machine's
+  scheduling hardly can;
 * a worker that cannot accept (stopped with SIGSTOP) delays a new connection by the bound
   at most: the other worker takes it, and the kept-alive connection goes on answering.
 
