@@ -66,6 +66,7 @@ from credit_risk.serving.aws.sagemaker import (
     PING_PATH,
     SageMakerAdapter,
 )
+from credit_risk.serving.balanced_accept import install_balanced_accept
 from credit_risk.serving.batch_body import BatchBody
 from credit_risk.serving.csv_body import CSV_ROUTE, CsvBody
 from credit_risk.serving.guards import RequestGuard, protected_paths
@@ -457,6 +458,11 @@ install_bounded_heads(
         else (),
     ),
 )
+
+# A few keep-alive connections (a batch client's two) reach different API workers: each
+# accepts while it holds no more open connections than its peers
+# (credit_risk/serving/balanced_accept.py). In every worker, before uvicorn starts.
+install_balanced_accept(bentoml.server_context.worker_index, settings.accept_defer_ms)
 
 # Outermost first: the real path back in the scope, after BentoML's middlewares have
 # read the label (route_labels.py); SageMaker's paths rewritten to the endpoints they

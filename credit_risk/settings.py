@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     )
     api_workers: int = Field(default=2, ge=1, description="API worker processes.")
     runner_workers: int = Field(default=1, ge=1, description="Runner processes (remote topology).")
+    accept_defer_ms: float = Field(
+        default=50.0,
+        ge=0,
+        description=(
+            "API workers take turns at accepting connections by how many each holds open: "
+            "the longest one steps aside for a peer holding fewer (a stopped or busy peer "
+            "delays a connection this much, never refuses it); 0: the kernel and uvloop "
+            "place connections (docs/operations.md#few-connections-both-workers)."
+        ),
+    )
+
     xgb_nthread: int = Field(default=1, ge=1, description="XGBoost threads per worker.")
     monitoring: bool = Field(default=True, description="Write a decision record per decision.")
     monitoring_dir: str = Field(
