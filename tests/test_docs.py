@@ -59,13 +59,29 @@ def test_every_relative_link_resolves(page: Path) -> None:
     assert not broken, f"{_page_id(page)}: " + "; ".join(broken)
 
 
+def _project_dirs() -> set[str]:
+    """The repository's own top-level folders: not those that running it makes and git
+    ignores (``reports/`` after a training, ``monitoring/``), whose names a command may
+    give as outputs."""
+    ignored = {
+        line.strip().strip("/")
+        for line in (ROOT / ".gitignore").read_text().splitlines()
+        if line.startswith("/") and line.strip().endswith("/")
+    }
+    return {
+        p.name
+        for p in ROOT.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in ignored
+    }
+
+
 def _named_files(command: str) -> list[str]:
     """The tokens of a shell command that name files or modules of this project."""
     try:
         tokens = shlex.split(command, comments=True)
     except ValueError:
         tokens = command.split()
-    top_dirs = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    top_dirs = _project_dirs()
     named = []
     for index, token in enumerate(tokens):
         if index and tokens[index - 1] == "-m" and token.startswith("credit_risk"):
