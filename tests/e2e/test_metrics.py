@@ -11,7 +11,6 @@ How close the histogram's quantiles come to a client's is measured, not asserted
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import re
 import socket
@@ -25,7 +24,7 @@ from credit_risk.schema import COURSE_EXAMPLE
 from credit_risk.serving.metrics import LATENCY_BUCKETS
 from credit_risk.serving.route_labels import UNKNOWN_ENDPOINT
 from tests.support.histograms import Buckets, delta, histogram_quantile, read_buckets
-from tests.support.servers import Server
+from tests.support.servers import Server, raw_classify_request
 
 DURATION = "bentoml_service_request_duration_seconds"
 WIRE = "credit_request_duration_seconds"
@@ -77,15 +76,6 @@ def _raw_exchange(server: Server, request: bytes, answers: int) -> bytes:
     return received
 
 
-def _classify_request() -> bytes:
-    body = json.dumps(COURSE_EXAMPLE).encode()
-    head = (
-        "POST /classify HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 def _counts(text: str, labels: dict[str, str]) -> float:
     return read_buckets(text, WIRE, labels).get(math.inf, 0.0)
 
@@ -103,7 +93,7 @@ def test_the_protocol_times_every_request_once_with_its_route_and_status(
     for _ in range(REQUESTS):
         assert client.post("/classify", json=COURSE_EXAMPLE).status_code == 200
     # Two requests pipelined in one write: each counted, answered in order.
-    pipelined = _raw_exchange(server, _classify_request() * 2, answers=2)
+    pipelined = _raw_exchange(server, raw_classify_request() * 2, answers=2)
     assert pipelined.count(b"HTTP/1.1 200") == 2, pipelined[:300]
     # Unknown paths: one label for all, under the status they were answered.
     statuses = {client.get(f"/no-such-page-{i}").status_code for i in range(3)}

@@ -16,7 +16,6 @@ counts the workers compare.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -28,8 +27,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from credit_risk.schema import COURSE_EXAMPLE
-from tests.support.servers import Server, start_server
+from tests.support.servers import Server, raw_classify_request, start_server
 from tests.support.workers import api_workers, holder, wait_holder
 
 TRIALS = 10
@@ -79,15 +77,6 @@ def _connect(server: Server, count: int = 1) -> list[socket.socket]:
     return clients
 
 
-def _classify_request() -> bytes:
-    body = json.dumps(COURSE_EXAMPLE).encode()
-    head = (
-        "POST /classify HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 def _ask(client: socket.socket, request: bytes) -> int:
     """Send one request on a kept-alive connection and read its whole answer; its status."""
     client.sendall(request)
@@ -123,7 +112,7 @@ def test_two_connections_opened_together_reach_two_workers(
             # As a client pool does (wrk, say): each connection's request goes as soon as
             # it is open, before any answer is read.
             for client in clients:
-                client.sendall(_classify_request())
+                client.sendall(raw_classify_request())
             assert [_answer(client) for client in clients] == [200, 200]
             placements.append(tuple(wait_holder(workers, client) for client in clients))
         finally:
@@ -140,7 +129,7 @@ def test_a_stopped_worker_delays_a_connection_but_never_refuses_it(
     [first] = _connect(balanced_server)
     stopped: psutil.Process | None = None
     try:
-        assert _ask(first, _classify_request()) == 200
+        assert _ask(first, raw_classify_request()) == 200
         busy = wait_holder(workers, first)
         stopped = next(worker for worker in workers if worker.pid != busy)
         # The worker with fewer connections can accept nothing now: the other one steps
@@ -148,12 +137,12 @@ def test_a_stopped_worker_delays_a_connection_but_never_refuses_it(
         os.kill(stopped.pid, signal.SIGSTOP)
         began = time.monotonic()
         with _connect(balanced_server)[0] as second:
-            assert _ask(second, _classify_request()) == 200
+            assert _ask(second, raw_classify_request()) == 200
             waited = time.monotonic() - began
             assert wait_holder(workers, second) == busy
         assert waited < DEFER_BOUND_S + 2.0, f"answered after {waited:.2f} s"
         # The kept-alive connection still answers.
-        assert _ask(first, _classify_request()) == 200
+        assert _ask(first, raw_classify_request()) == 200
     finally:
         if stopped is not None:
             os.kill(stopped.pid, signal.SIGCONT)

@@ -10,6 +10,7 @@ whole, and none of this belongs in the image.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -234,3 +235,16 @@ def start_server(
         monitoring_dir=monitoring_dir,
         valve=valve,
     )
+
+
+def raw_classify_request() -> bytes:
+    """One ``/classify`` request of the course's example as raw HTTP/1.1 bytes, for tests
+    that write to a socket themselves (pipelining, which worker holds a connection)."""
+    from credit_risk.schema import COURSE_EXAMPLE
+
+    body = json.dumps(COURSE_EXAMPLE).encode()
+    head = (
+        "POST /classify HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
