@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from credit_risk.batch.rules import FIELD_RULES, FieldRule
 from credit_risk.csv_format import (
     INTEGER_PATTERN,
     NUMBER_PATTERN,
@@ -28,6 +27,7 @@ from credit_risk.csv_format import (
     describe_errors,
     header_problems,
 )
+from credit_risk.rules import FIELD_RULES, FieldRule
 from credit_risk.schema import CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,6 +27,7 @@ from _bentoml_sdk.io_models import IOMixin
 from pydantic import PrivateAttr
 
 from credit_risk.features import application_columns
+from credit_risk.rules import FIELD_RULES, FieldRule
 from credit_risk.schema import ApplicationBatch, CreditApplication
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
@@ -38,7 +38,6 @@ Columns = dict[str, list[Any]]
 """Applications column-wise, as ``features.application_columns`` gives them."""
 
 _NONE: Final = type(None)
-_DESCRIPTIVE: Final = frozenset({"title", "description"})
 _DECORATOR_KINDS: Final = (
     "validators",
     "field_validators",
@@ -47,9 +46,14 @@ _DECORATOR_KINDS: Final = (
 )
 
 
+def _first(*values: float | None) -> float:
+    return next(value for value in values if value is not None)  # the last is never None
+
+
 @dataclass(frozen=True)
-class FieldRule:
-    """What an application field accepts, as its JSON Schema says."""
+class FieldCheck:
+    """What an application field accepts, as Python values ``orjson`` gives: its
+    ``credit_risk.rules.FieldRule`` (read from the schema, as the batch validation's)."""
 
     name: str
     types: frozenset[type]
@@ -61,35 +65,22 @@ class FieldRule:
     high_inclusive: bool = True
 
     @classmethod
-    def of(cls, name: str, schema: Mapping[str, Any]) -> FieldRule:
-        """The rule of a field's JSON Schema; a keyword it cannot check is an error, so
-        a new constraint in the schema cannot be skipped silently."""
-        schema = {key: value for key, value in schema.items() if key not in _DESCRIPTIVE}
-        nullable = False
-        if "anyOf" in schema:
-            (branch, null), rest = (
-                schema["anyOf"],
-                {k: v for k, v in schema.items() if k != "anyOf"},
-            )
-            if null != {"type": "null"} or rest:
-                raise ValueError(f"{name}: unsupported schema {schema}")
-            schema, nullable = branch, True
-        kind = schema.get("type")
-        extra = _NONE if nullable else None
-        if kind == "string" and set(schema) == {"type", "enum"}:
-            return cls(name, frozenset({str}), labels=frozenset(schema["enum"]))
-        bounds = {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}
-        if kind not in ("integer", "number") or not set(schema) - {"type"} <= bounds:
-            raise ValueError(f"{name}: unsupported schema {schema}")
+    def of(cls, rule: FieldRule) -> FieldCheck:
+        """The check of ``rule``."""
+        if rule.kind == "label":
+            # Only labels: a null in a nullable label field goes to pydantic.
+            return cls(rule.name, frozenset({str}), labels=frozenset(rule.labels))
         # An integer is a valid number: pydantic makes it a float (``fast_columns``).
-        types = {int} if kind == "integer" else {int, float}
+        types = {int} if rule.kind == "integer" else {int, float}
+        if rule.nullable:
+            types.add(_NONE)
         return cls(
-            name,
-            frozenset(types | ({extra} if extra else set())),
-            low=schema.get("exclusiveMinimum", schema.get("minimum", -math.inf)),
-            low_inclusive="exclusiveMinimum" not in schema,
-            high=schema.get("exclusiveMaximum", schema.get("maximum", math.inf)),
-            high_inclusive="exclusiveMaximum" not in schema,
+            rule.name,
+            frozenset(types),
+            low=_first(rule.exclusive_minimum, rule.minimum, -math.inf),
+            low_inclusive=rule.exclusive_minimum is None,
+            high=_first(rule.exclusive_maximum, rule.maximum, math.inf),
+            high_inclusive=rule.exclusive_maximum is None,
         )
 
     def take(self, values: list[Any]) -> list[Any] | None:
@@ -122,7 +113,7 @@ class BatchRules:
     """The top level's one field: ``applications``."""
     min_items: int
     max_items: int
-    fields: tuple[FieldRule, ...]
+    fields: tuple[FieldCheck, ...]
     """One per application field, in ``APPLICATION_FIELDS`` order."""
 
     @classmethod
@@ -150,9 +141,7 @@ class BatchRules:
             key=key,
             min_items=items["minItems"],
             max_items=items["maxItems"],
-            fields=tuple(
-                FieldRule.of(name, application["properties"][name]) for name in APPLICATION_FIELDS
-            ),
+            fields=tuple(FieldCheck.of(FIELD_RULES[name]) for name in APPLICATION_FIELDS),
         )
 
 

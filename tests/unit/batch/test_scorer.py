@@ -18,7 +18,6 @@ from pydantic import ValidationError
 
 from credit_risk.batch.io import CsvReader, InputError, open_reader
 from credit_risk.batch.job import chunk_record_lines
-from credit_risk.batch.rules import FIELD_RULES
 from credit_risk.batch.scorer import BatchScorer
 from credit_risk.batch.validation import ColumnsError, validate_chunk
 from credit_risk.csv_format import cell_value, describe_errors
@@ -28,6 +27,7 @@ from credit_risk.generator import INVALID_CASES, spoil
 from credit_risk.model.store import load_from_store
 from credit_risk.reasons import principal_reasons
 from credit_risk.records import application_rows, decision_record, record_line
+from credit_risk.rules import FIELD_RULES
 from credit_risk.schema import COURSE_EXAMPLE, CreditApplication, application_records
 from credit_risk.vocabulary import APPLICATION_FIELDS
 

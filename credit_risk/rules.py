@@ -1,4 +1,6 @@
-"""The API's validation rules as column-wise checks, read from the schema itself.
+"""The API's validation rules as column-wise checks, read from the schema itself: for
+``score.py``'s numpy checks (``batch/validation.py``) and ``/classify_batch``'s
+(``serving/batch_body.py``).
 
 Validating a million applications one pydantic model at a time takes ~8.5 µs a
 row; ``TypeAdapter`` over whole columns still ~2.3 µs. The rules of
@@ -44,7 +46,9 @@ class FieldRule:
     labels: tuple[str, ...] = ()
 
 
-def _rule(name: str, schema: dict[str, Any]) -> FieldRule:
+def field_rule(name: str, schema: dict[str, Any]) -> FieldRule:
+    """The rule of one field's JSON Schema; ``UnsupportedRuleError`` for a keyword the
+    column-wise checks do not implement."""
     nullable = False
     if "anyOf" in schema:
         branches = schema["anyOf"]
@@ -81,7 +85,7 @@ def field_rules() -> dict[str, FieldRule]:
         raise UnsupportedRuleError("the schema no longer forbids unknown fields")
     if set(schema.get("required", ())) != set(schema["properties"]):
         raise UnsupportedRuleError("optional fields (with defaults) are not supported")
-    return {name: _rule(name, field) for name, field in schema["properties"].items()}
+    return {name: field_rule(name, field) for name, field in schema["properties"].items()}
 
 
 FIELD_RULES: Final = field_rules()
