@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=None,
         help="processes that score chunks, this one included (N-1 forked, each handed the "
-        "loaded model); default: one per core, or 1 for an input of one chunk",
+        "loaded model); default: one per usable core, or 1 for an input of one chunk",
     )
     parser.add_argument(
         "--run-id",
@@ -220,7 +220,15 @@ def workers_for(reader: CsvReader | ParquetReader, asked: int | None) -> int:
     if asked is not None:
         return asked
     one_chunk = CHUNK_ROWS if isinstance(reader, ParquetReader) else CSV_BLOCK_BYTES
-    return 1 if reader.total <= one_chunk else os.cpu_count() or 1
+    return 1 if reader.total <= one_chunk else usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's cpuset), not
+    the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def score_locally(args: argparse.Namespace) -> None:

@@ -96,18 +96,20 @@ def test_two_processes_write_what_one_writes(
 
 
 def test_one_process_per_core_unless_the_input_is_one_chunk(
-    portfolio: Path, tmp_path: Path
+    portfolio: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The cores this process may use (a container's cpuset), not the machine's.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5})
     one_chunk = ParquetReader(portfolio)
     assert one_chunk.total <= CHUNK_ROWS
     assert score.workers_for(one_chunk, None) == 1
     assert score.workers_for(one_chunk, 3) == 3
     more = ParquetReader(portfolio)
     more.total = CHUNK_ROWS + 1
-    assert score.workers_for(more, None) == (os.cpu_count() or 1)
+    assert score.workers_for(more, None) == 3
     csv = tmp_path / "portfolio.csv"
     pacsv.write_csv(pq.read_table(portfolio), csv)
     text = CsvReader(csv)
     assert score.workers_for(text, None) == 1  # its size in bytes, under a block
     text.total = CSV_BLOCK_BYTES + 1
-    assert score.workers_for(text, None) == (os.cpu_count() or 1)
+    assert score.workers_for(text, None) == 3
