@@ -17,6 +17,7 @@ failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -31,7 +32,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
     from credit_risk.batch.io import CsvReader, ParquetReader
-    from credit_risk.batch.job import JobSummary
+    from credit_risk.batch.job import JobSummary, WorkerPool
     from credit_risk.batch.records import BatchRecords
     from credit_risk.batch.spark import SparkSummary
     from credit_risk.model.shadow import BatchChallenger
@@ -232,11 +233,10 @@ def usable_cores() -> int:
 
 
 def score_locally(args: argparse.Namespace) -> None:
-    """The embedded default: stream the file through the scorer in this process."""
-    from credit_risk.batch.io import DecisionWriter, InputError, file_format, open_reader
-    from credit_risk.batch.job import run_job
-    from credit_risk.batch.scorer import BatchScorer
-    from credit_risk.records import RecordsUnavailable
+    """The embedded default: stream the file through the scorer, in worker processes
+    when the file has more than a chunk and the machine more than a core."""
+    from credit_risk.batch.io import InputError, file_format, open_reader
+    from credit_risk.batch.job import WorkerPool
 
     try:
         file_format(args.output)
@@ -244,10 +244,21 @@ def score_locally(args: argparse.Namespace) -> None:
     except InputError as error:
         raise CommandError(EXIT_INPUT, str(error)) from None
     workers = workers_for(reader, args.workers)
-    if workers > 1:
-        from credit_risk.batch.job import start_workers_early
+    with contextlib.ExitStack() as stack:
+        # Workers start now, in the background, while the model loads (WorkerPool).
+        pool = stack.enter_context(WorkerPool(workers)) if workers > 1 else None
+        score_with(args, reader, pool)
 
-        start_workers_early()
+
+def score_with(
+    args: argparse.Namespace, reader: CsvReader | ParquetReader, pool: WorkerPool | None
+) -> None:
+    """Load the model, score ``reader`` (in ``pool``'s workers, when given) and report."""
+    from credit_risk.batch.io import DecisionWriter, InputError
+    from credit_risk.batch.job import run_job
+    from credit_risk.batch.scorer import BatchScorer
+    from credit_risk.records import RecordsUnavailable
+
     served = load_model(args.model, args.threads)
     config = records_config(args.records_dir)
     records = open_records(config, args.records_format)
@@ -276,7 +287,7 @@ def score_locally(args: argparse.Namespace) -> None:
                 BatchScorer(served, challenger_of(args)),
                 records,
                 on_chunk=on_chunk,
-                workers=workers,
+                pool=pool,
                 records_config=config,
                 run_id=run_id,
             )

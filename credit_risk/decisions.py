@@ -28,12 +28,32 @@ class DecisionColumns:
     reason_fields: npt.NDArray[np.intp]
     """(n, 4) indices into ``APPLICATION_FIELDS``, meaningful where ``has_reason``."""
     has_reason: npt.NDArray[np.bool_]
-    reason_contributions: list[list[float | None]]
-    """Four columns of rounded contributions, ``None`` where a row has fewer reasons."""
-    out_of_training_range: list[list[str]]
+    contributions: npt.NDArray[np.float64]
+    """(n, 4) rounded contributions of the reasons, meaningful where ``has_reason``."""
+    outside_training: npt.NDArray[np.bool_]
+    """(n, ``NUMERIC_FIELDS``) which numeric fields are outside the training range."""
     decision_id: list[str]
     model_tag: str
     policy_version: str
+
+    # The per-row Python lists below are what the JSON answers need; a batch job reads
+    # the arrays above instead, and never pays for them (docs/batch.md, the profile).
+    @cached_property
+    def reason_contributions(self) -> list[list[float | None]]:
+        """Four columns of rounded contributions, ``None`` where a row has fewer reasons."""
+        # One object array, then lists: a comprehension per value cost 2 µs a row.
+        rounded: list[list[float | None]] = np.where(
+            self.has_reason, self.contributions, None
+        ).T.tolist()
+        return rounded
+
+    @cached_property
+    def out_of_training_range(self) -> list[list[str]]:
+        """Per row, the numeric fields outside the training range, in field order."""
+        flagged: list[list[str]] = [[] for _ in range(len(self.outside_training))]
+        for row, column in zip(*np.nonzero(self.outside_training), strict=True):
+            flagged[row].append(NUMERIC_FIELDS[column])
+        return flagged
 
     def answers(self) -> list[dict[str, Any]]:
         """Each decision in its JSON form: the fields, order and values of
@@ -159,24 +179,18 @@ class DecisionMaker:
         probabilities = scored[:, 0].astype(np.float64)
         fields, has_reason = principal_reason_columns(scored[:, 1:])
         contributions = round_contributions(np.take_along_axis(scored[:, 1:], fields, axis=-1))
-        # One object array, then lists: a comprehension per value cost 2 µs a row.
-        rounded: list[list[float | None]] = np.where(has_reason, contributions, None).T.tolist()
         low, high = self._numeric_ranges
         numeric = encoded[:, : len(NUMERIC_FIELDS)]
         # NaN (missing) compares False either way: never out of range.
         outside = (numeric < low) | (numeric > high)
-        flagged: list[list[str]] = [[] for _ in range(len(encoded))]
-        if outside.any():
-            for row, column in zip(*np.nonzero(outside), strict=True):
-                flagged[row].append(NUMERIC_FIELDS[column])
         return DecisionColumns(
             status=self.policy.statuses(probabilities),
             default_probability=probabilities,
             score=self.policy.scorecard.points_all(probabilities),
             reason_fields=fields,
             has_reason=has_reason,
-            reason_contributions=rounded,
-            out_of_training_range=flagged,
+            contributions=contributions,
+            outside_training=outside,
             decision_id=(decision_ids if decision_ids is not None else uuid4_strings(len(encoded))),
             model_tag=self.model_tag,
             policy_version=self.policy.version,

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from credit_risk.batch.scorer import DECISIONS_SCHEMA, BadRow
+from credit_risk.batch.scorer import DECISIONS_BATCH_SCHEMA, BadRow
 from credit_risk.batch.validation import check_columns
 from credit_risk.records.sinks import fsync_path
 from credit_risk.vocabulary import APPLICATION_FIELDS
@@ -224,14 +224,22 @@ class DecisionWriter:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         self._writer: pacsv.CSVWriter | pq.ParquetWriter
         if self.kind == "csv":
-            self._writer = pacsv.CSVWriter(self.partial, DECISIONS_SCHEMA)
+            self._writer = pacsv.CSVWriter(self.partial, DECISIONS_BATCH_SCHEMA)
         else:
             self._writer = pq.ParquetWriter(
-                self.partial, DECISIONS_SCHEMA, write_statistics=list(STATISTICS_COLUMNS)
+                self.partial,
+                DECISIONS_BATCH_SCHEMA,
+                write_statistics=list(STATISTICS_COLUMNS),
+                # The file's own types only: its dictionaries read back as the strings
+                # of DECISIONS_SCHEMA, in pandas too (not as categories).
+                store_schema=False,
             )
 
     def write(self, batch: pa.RecordBatch) -> None:
-        """Append one chunk's decisions."""
+        """Append one chunk's decisions (``DECISIONS_BATCH_SCHEMA``, or the plain
+        ``DECISIONS_SCHEMA``)."""
+        if batch.schema != DECISIONS_BATCH_SCHEMA:
+            batch = batch.cast(DECISIONS_BATCH_SCHEMA)
         if batch.num_rows:
             self._writer.write_batch(batch)
 

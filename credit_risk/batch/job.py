@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import multiprocessing
-import multiprocessing.forkserver
+import pickle
+import shutil
+import tempfile
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
@@ -130,45 +135,61 @@ def score_chunk(
 
 
 _worker: dict[str, Any] = {}
-"""In a worker process of ``scored_in_workers``: its scorer and record writer, made once."""
+"""In a worker process of a ``WorkerPool``: the job it scores for (its setup file), and
+that job's scorer and record writer, made once."""
 
 
-def _start_worker(
-    served: ServedModel,
-    records: RecordsConfig | None,
-    columnar: bool,
-    challenger_tag: str | None = None,
-) -> None:
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What every worker of one job scores with, pickled once to a private file that
+    each worker reads before its first chunk: the model arrives loaded and compiled
+    (3 MB, 10 ms), where loading it from the store would compile and verify the
+    explainer once more in every worker (3.5 s)."""
+
+    served: ServedModel
+    records: RecordsConfig | None
+    columnar: bool
+    challenger_tag: str | None = None
+
+
+def _worker_for(path: str) -> dict[str, Any]:
     from credit_risk.model.shadow import BatchChallenger
 
-    # The model arrives loaded and compiled (3 MB pickled, 25 ms): loading it again from
-    # the store would compile and verify the explainer once more in every worker (3.5 s).
-    served.booster.set_param({"nthread": 1})  # one process per core already
-    gc.freeze()
-    _worker["scorer"] = BatchScorer(
-        dataclasses.replace(served, nthread=1),
-        BatchChallenger(challenger_tag, nthread=1) if challenger_tag else None,
-    )
-    _worker["records"] = (
-        open_batch_records(records, columnar=columnar) if records is not None else None
-    )
+    if _worker.get("setup") != path:
+        with open(path, "rb") as file:
+            # This job's own file, in a folder only this user may enter (mkdtemp).
+            setup: WorkerSetup = pickle.load(file)
+        served = setup.served
+        served.booster.set_param({"nthread": 1})  # one process per core already
+        gc.freeze()
+        _worker["scorer"] = BatchScorer(
+            dataclasses.replace(served, nthread=1),
+            BatchChallenger(setup.challenger_tag, nthread=1) if setup.challenger_tag else None,
+        )
+        _worker["records"] = (
+            open_batch_records(setup.records, columnar=setup.columnar)
+            if setup.records is not None
+            else None
+        )
+        _worker["setup"] = path
+    return _worker
 
 
-def _score_in_worker(chunk: InputChunk, endpoint: str, run_id: str | None) -> ChunkResult:
+def _score_in_worker(
+    setup: str, chunk: InputChunk, endpoint: str, run_id: str | None
+) -> ChunkResult:
     # The worker writes its chunk's records itself, before handing the decisions
     # back: the main process then only reads and writes files.
+    worker = _worker_for(setup)
     return score_chunk(
-        _worker["scorer"], chunk, endpoint=endpoint, records=_worker["records"], run_id=run_id
+        worker["scorer"], chunk, endpoint=endpoint, records=worker["records"], run_id=run_id
     )
 
 
-WORKER_MODULES: Final = ["credit_risk.batch.job"]
-"""What the fork server imports once, for every worker it forks (pyarrow, numpy,
-XGBoost, the scorer): a spawned worker imported them itself, 2.6 s each."""
-
-
-QUEUED_PER_WORKER: Final = 2
-"""Chunks waiting for or in a worker before this process scores one itself."""
+WORKER_MODULES: Final = ["credit_risk.batch.job", "__main__"]
+"""What the fork server imports once, for every worker it forks: pyarrow, numpy,
+XGBoost, the scorer (a spawned worker imported them itself, 2.6 s each), and the main
+module (``score.py``), which a worker otherwise imports again as it starts."""
 
 
 def worker_context() -> multiprocessing.context.ForkServerContext:
@@ -184,64 +205,82 @@ def worker_context() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def start_workers_early() -> None:
-    """Start the fork server now, so that its imports overlap this process's own work
-    (loading and compiling the model); ``scored_in_workers`` then forks from it at once."""
-    worker_context()
-    multiprocessing.forkserver.ensure_running()
+def _worker_started() -> None:
+    """Nothing: a first task, so that the pool starts a worker for it."""
 
 
-def scored_in_workers(
-    chunks: Iterator[InputChunk],
-    served: ServedModel,
-    workers: int,
-    *,
-    endpoint: str,
-    records: RecordsConfig | None,
-    run_id: str | None = None,
-    columnar: bool = True,
-    local: Callable[[InputChunk], ChunkResult] | None = None,
-    challenger_tag: str | None = None,
-) -> Iterator[ChunkResult]:
-    """Chunks scored by ``workers`` processes, yielded in input order; at most two chunks
-    per worker are in flight, so memory stays flat. Each worker gets ``served`` once
-    and writes its chunks' records through its own ``open_batch_records(records)``.
+class WorkerPool:
+    """A batch job's worker processes, started in the background as soon as it is made.
 
-    With ``local`` (this process's own scoring), this process is one of the ``workers``:
-    ``workers - 1`` are started, and a chunk that finds each of them with two chunks
-    queued is scored here. This process would otherwise mostly wait (reading and writing
-    take a sixth of the time); the queue of two keeps a worker busy while this process
-    scores a chunk of its own. Workers are forked by ``worker_context``'s fork server
-    (``start_workers_early`` starts it ahead).
+    Made before the model is loaded (``score.py`` does), the fork server's imports
+    (2.6 s) and each worker's start (0.1 s, measured: docs/batch.md) overlap the
+    loading and compiling, and the first chunks find their workers ready. A pool serves
+    one job at a time (``scored``); ``close`` stops its workers.
     """
-    helpers = workers - 1 if local is not None else workers
-    context = worker_context()
-    with ProcessPoolExecutor(
-        max_workers=helpers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(served, records, columnar, challenger_tag),
-    ) as pool:
-        pending: deque[Future[ChunkResult] | ChunkResult] = deque()
 
-        def busy() -> int:
-            return sum(1 for item in pending if isinstance(item, Future) and not item.done())
+    def __init__(self, workers: int) -> None:
+        """Start ``workers`` processes, from a thread: this one goes on meanwhile."""
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
+        self.directory = Path(tempfile.mkdtemp(prefix="credit-risk-workers-"))
+        """Where each job's ``WorkerSetup`` is pickled for the workers; gone once closed."""
+        self._jobs = itertools.count()
+        # The executor starts a process per task submitted while none is idle.
+        self._starting = threading.Thread(
+            target=lambda: [self._executor.submit(_worker_started) for _ in range(workers)],
+            name="credit-risk-workers",
+            daemon=True,
+        )
+        self._starting.start()
 
-        def first() -> ChunkResult:
-            item = pending.popleft()
-            return item.result() if isinstance(item, Future) else item
+    def scored(
+        self,
+        chunks: Iterator[InputChunk],
+        setup: WorkerSetup,
+        *,
+        endpoint: str,
+        run_id: str | None = None,
+    ) -> Iterator[ChunkResult]:
+        """``chunks`` scored by the workers with ``setup``, yielded in input order; at
+        most two chunks per worker are in flight, so memory stays flat. Each worker
+        writes its chunks' records through its own ``open_batch_records(setup.records)``.
 
-        for chunk in chunks:
-            if local is not None and busy() >= QUEUED_PER_WORKER * helpers:
-                pending.append(local(chunk))
-            else:
-                pending.append(pool.submit(_score_in_worker, chunk, endpoint, run_id))
-            while pending and not (isinstance(pending[0], Future) and not pending[0].done()):
-                yield first()
-            if len(pending) >= 2 * workers:
-                yield first()
-        while pending:
-            yield first()
+        This process only reads and writes (a tenth of the work, with the decisions'
+        labels pickled as dictionaries): when it also scored chunks of its own, they ran
+        a third slower than a worker's beside its reading, writing and the pool's
+        threads, and the last chunks queued for a worker waited while it sat idle
+        (docs/batch.md).
+        """
+        path = self.directory / f"setup-{next(self._jobs)}.pickle"
+        path.write_bytes(pickle.dumps(setup, protocol=pickle.HIGHEST_PROTOCOL))
+        self._starting.join()
+        pending: deque[Future[ChunkResult]] = deque()
+        try:
+            for chunk in chunks:
+                pending.append(
+                    self._executor.submit(_score_in_worker, str(path), chunk, endpoint, run_id)
+                )
+                while pending and pending[0].done():
+                    yield pending.popleft().result()
+                if len(pending) >= 2 * self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop the workers (after the chunks they hold) and remove the setup files."""
+        self._starting.join()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def run_job(
@@ -253,43 +292,51 @@ def run_job(
     endpoint: str = ENDPOINT,
     on_chunk: Callable[[JobSummary, int], None] | None = None,
     workers: int = 1,
+    pool: WorkerPool | None = None,
     records_config: RecordsConfig | None = None,
     run_id: str | None = None,
 ) -> JobSummary:
     """Score every chunk of ``reader`` into ``writer``; ``records`` None means records off.
 
-    With ``workers`` > 1, chunks are scored in that many processes, this one included
-    (the others each given ``scorer``'s model, and writing records with ``open_batch_records``
-    of ``records_config``, in ``records``' form, required when ``records`` is given)
-    and this one also reads and writes.
+    With ``workers`` > 1 (or a ``pool``, started ahead), chunks are scored in that many
+    worker processes (each given ``scorer``'s model, and writing records with
+    ``open_batch_records`` of ``records_config``, in ``records``' form, required when
+    ``records`` is given) while this one reads and writes.
     ``on_chunk(summary, position)`` is called after each chunk, for progress.
     ``run_id`` makes decision ids the run's, one per (run, row): run again with the same
     ``run_id``, a job writes the same ids, and a reader of records keeps one of each.
     Raises ``RecordsUnavailable`` (the partial output is kept) or the reader's
     ``InputError``.
     """
+    if pool is None and workers > 1:
+        with WorkerPool(workers) as own:
+            return run_job(
+                reader,
+                writer,
+                scorer,
+                records,
+                endpoint=endpoint,
+                on_chunk=on_chunk,
+                pool=own,
+                records_config=records_config,
+                run_id=run_id,
+            )
     summary = JobSummary()
     # What exists now (modules, the model) lives as long as the job: frozen, the collector
     # no longer walks it each time a chunk's lists trigger a collection.
     gc.freeze()
     started = time.perf_counter()
     results: Iterator[ChunkResult]
-    if workers > 1:
+    if pool is not None:
         if records is not None and records_config is None:
             raise ValueError("workers write records themselves: give records_config")
-        results = scored_in_workers(
-            reader.chunks(),
+        setup = WorkerSetup(
             scorer.served,
-            workers,
-            endpoint=endpoint,
-            records=records_config if records is not None else None,
-            run_id=run_id,
+            records_config if records is not None else None,
             columnar=not isinstance(records, RecordWriter),
-            local=lambda chunk: score_chunk(
-                scorer, chunk, endpoint=endpoint, records=records, run_id=run_id
-            ),
             challenger_tag=scorer.challenger.tag if scorer.challenger else None,
         )
+        results = pool.scored(reader.chunks(), setup, endpoint=endpoint, run_id=run_id)
     else:
         results = (
             score_chunk(scorer, chunk, endpoint=endpoint, records=records, run_id=run_id)

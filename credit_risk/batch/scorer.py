@@ -32,7 +32,7 @@ from credit_risk.model.shadow import BatchChallenger
 from credit_risk.model.store import ServedModel
 from credit_risk.reasons import FIELD_REASONS, MAX_REASONS
 from credit_risk.schema import application_records
-from credit_risk.vocabulary import APPLICATION_FIELDS
+from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
 
 _ARROW_TYPES: Final = {str: pa.string(), int: pa.int64(), float: pa.float64()}
 DECISIONS_SCHEMA: Final = pa.schema(
@@ -40,17 +40,46 @@ DECISIONS_SCHEMA: Final = pa.schema(
 )
 """The Arrow schema of a decisions file: ``DECISION_COLUMN_TYPES``, every column nullable."""
 
+_LABEL_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
+_LABEL_COLUMNS: Final = frozenset(
+    [
+        "model_tag",
+        "policy_version",
+        *(
+            reason_column(rank, part)
+            for rank in range(1, MAX_REASONS + 1)
+            for part in ("code", "field", "text")
+        ),
+    ]
+)
+DECISIONS_BATCH_SCHEMA: Final = pa.schema(
+    [
+        pa.field(field.name, _LABEL_TYPE) if field.name in _LABEL_COLUMNS else field
+        for field in DECISIONS_SCHEMA
+    ]
+)
+"""``ScoredChunk.decisions``' schema: ``DECISIONS_SCHEMA`` with the reasons' labels, the
+model tag and the policy version as Arrow dictionaries (codes into a few strings). They
+are written to Parquet as they are, without hashing each text, pickled between a batch
+job's processes at half the size, and read back as ``DECISIONS_SCHEMA``'s strings
+(``plain`` for any other use)."""
+
 _REASON_LABELS: Final = {
     part: pa.array([reason[part] for reason in FIELD_REASONS], type=pa.string())
     for part in ("code", "field", "text")
 }
-"""Each label part of a reason per ``APPLICATION_FIELDS`` index, for Arrow's ``take``
-(indexing a numpy array of str made a Python object per cell: 12 per row)."""
+"""Each label part of a reason per ``APPLICATION_FIELDS`` index: a dictionary's values."""
+
+
+def plain(decisions: pa.RecordBatch) -> pa.RecordBatch:
+    """``ScoredChunk.decisions`` with ``DECISIONS_SCHEMA``'s plain strings, for readers
+    that do not take dictionaries (pandas would make them categories, Spark refuses them)."""
+    return decisions.cast(DECISIONS_SCHEMA)
 
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """One chunk's decisions (``DECISIONS_SCHEMA``) and the material of their records."""
+    """One chunk's decisions (``DECISIONS_BATCH_SCHEMA``) and the material of their records."""
 
     decisions: pa.RecordBatch
     columns: dict[str, npt.NDArray[Any]]
@@ -147,7 +176,7 @@ class BatchScorer:
         """
         table = pa.Table.from_pandas(frame, preserve_index=False)
         ids = np.arange(len(frame), dtype=np.int64)
-        return self.score(table, ids, from_text=False).decisions.to_pandas()
+        return plain(self.score(table, ids, from_text=False).decisions).to_pandas()
 
 
 def _spread(values: pa.Array, positions: pa.Array | None) -> pa.Array:
@@ -174,15 +203,9 @@ def _decisions_batch(
         "status": _spread(status, positions).fill_null(INVALID_STATUS),
         "default_probability": _spread(pa.array(decided.default_probability), positions),
         "score": _spread(pa.array(decided.score, type=pa.int64()), positions),
-        "out_of_training_range": _spread(
-            pa.array(
-                [RANGE_SEPARATOR.join(fields) for fields in decided.out_of_training_range],
-                type=pa.string(),
-            ),
-            positions,
-        ),
-        "model_tag": _spread(pa.repeat(decider.model_tag, decided_count), positions),
-        "policy_version": _spread(pa.repeat(decider.policy.version, decided_count), positions),
+        "out_of_training_range": _spread(_joined_ranges(decided), positions),
+        "model_tag": _spread(_repeated(decider.model_tag, decided_count), positions),
+        "policy_version": _spread(_repeated(decider.policy.version, decided_count), positions),
         "decision_id": _spread(pa.array(decided.decision_id, type=pa.string()), positions),
         "error": pa.nulls(count, pa.string())
         if errors is None
@@ -191,12 +214,28 @@ def _decisions_batch(
     for rank in range(MAX_REASONS):
         fields = decided.reason_fields[:, rank] if decided_count else np.zeros(0, dtype=np.intp)
         missing = ~decided.has_reason[:, rank] if decided_count else np.zeros(0, dtype=bool)
-        indices = pa.array(fields, type=pa.int64(), mask=missing)
-        for part, table in _REASON_LABELS.items():
-            columns[reason_column(rank + 1, part)] = _spread(table.take(indices), positions)
+        indices = pa.array(fields, type=pa.int32(), mask=missing)
+        for part, labels in _REASON_LABELS.items():
+            columns[reason_column(rank + 1, part)] = _spread(
+                pa.DictionaryArray.from_arrays(indices, labels), positions
+            )
         columns[reason_column(rank + 1, "contribution")] = _spread(
-            pa.array(decided.reason_contributions[rank], type=pa.float64()), positions
+            pa.array(decided.contributions[:, rank], type=pa.float64(), mask=missing), positions
         )
     return pa.RecordBatch.from_arrays(
-        [columns[name] for name in DECISION_COLUMNS], schema=DECISIONS_SCHEMA
+        [columns[name] for name in DECISION_COLUMNS], schema=DECISIONS_BATCH_SCHEMA
     )
+
+
+def _repeated(value: str, count: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(count, dtype=np.int32)), [value])
+
+
+def _joined_ranges(decided: DecisionColumns) -> pa.Array:
+    # Most rows flag nothing: those get "" without a Python string each.
+    flagged = np.asarray(decided.outside_training, dtype=bool).any(axis=1)
+    joined = np.full(len(flagged), "", dtype=object)
+    for row in np.flatnonzero(flagged).tolist():
+        fields = np.flatnonzero(decided.outside_training[row]).tolist()
+        joined[row] = RANGE_SEPARATOR.join(NUMERIC_FIELDS[column] for column in fields)
+    return pa.array(joined, type=pa.string())

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from credit_risk.batch.scorer import DECISIONS_SCHEMA, BadRow
+from credit_risk.batch.scorer import DECISIONS_SCHEMA, BadRow, plain
 from credit_risk.vocabulary import APPLICATION_FIELDS
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def partition_scorer(
                     latency_ms=latency_ms,
                     challengers=scored.challengers,
                 )
-            yield scored.decisions
+            yield plain(scored.decisions)
 
     return score_partition
 

@@ -3,6 +3,8 @@ answers' dicts, for every status, 0 to 4 reasons, values out of range or missing
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import orjson
 import pytest
@@ -57,7 +59,7 @@ def test_the_batch_covers_every_case() -> None:
 def test_odd_tags_and_ids_are_escaped_as_orjson_does() -> None:
     decided = decided_batch(5, seed=3, tag='model "%s" \\ ü,"')
     ids = ['a","b', "\\", '"', "x%sy", "é\n"]
-    odd = DecisionColumns(**{**vars(decided), "decision_id": ids})
+    odd = dataclasses.replace(decided, decision_id=ids)
     assert answers_json(odd) == orjson.dumps({"decisions": odd.answers()})
 
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from credit_risk.batch.io import CsvReader, InputError, open_reader
 from credit_risk.batch.job import chunk_record_lines
-from credit_risk.batch.scorer import BatchScorer
+from credit_risk.batch.scorer import BatchScorer, plain
 from credit_risk.batch.validation import ColumnsError, validate_chunk
 from credit_risk.csv_format import cell_value, describe_errors
 from credit_risk.decisions import DecisionMaker, uuid4_strings
@@ -261,7 +261,7 @@ def test_typed_and_text_input_decide_alike(scorer: BatchScorer, course_frame: pd
             for i, name in enumerate(APPLICATION_FIELDS)
         }
     )
-    text = scorer.score(text_table, np.arange(500), from_text=True).decisions.to_pandas()
+    text = plain(scorer.score(text_table, np.arange(500), from_text=True).decisions).to_pandas()
     columns = [c for c in typed.columns if c != "decision_id"]
     pd.testing.assert_frame_equal(typed[columns], text[columns])
     assert list(itertools.islice(typed.decision_id, 3)) != list(

@@ -21,9 +21,9 @@ from credit_risk.batch.io import (
     DecisionWriter,
     ParquetReader,
 )
-from credit_risk.batch.job import run_job
+from credit_risk.batch.job import WorkerPool, run_job
 from credit_risk.batch.records import open_batch_records
-from credit_risk.batch.scorer import BatchScorer
+from credit_risk.batch.scorer import DECISIONS_SCHEMA, BatchScorer
 from credit_risk.generator import write_portfolio
 from credit_risk.model.store import ServedModel, load_from_store
 from credit_risk.records import read_records
@@ -31,7 +31,7 @@ from credit_risk.settings import RecordsConfig
 
 ROWS = 1_000
 CHUNK = 64
-"""Sixteen chunks: some scored here, some in the worker, whatever their timing."""
+"""Sixteen chunks, spread over the workers whatever their timing."""
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,11 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory, served: ServedModel) -> 
 
 
 def _run(
-    portfolio: Path, served: ServedModel, out: Path, workers: int
+    portfolio: Path,
+    served: ServedModel,
+    out: Path,
+    workers: int = 1,
+    pool: WorkerPool | None = None,
 ) -> tuple[pa.Table, list[dict[str, Any]]]:
     config = RecordsConfig(
         sink="file",
@@ -71,6 +75,7 @@ def _run(
         scorer,
         records,
         workers=workers,
+        pool=pool,
         records_config=config,
         run_id="run-workers",
     )
@@ -93,6 +98,24 @@ def test_two_processes_write_what_one_writes(
         return {r["decision_id"]: {**r, "time": None, "latency_ms": None} for r in records}
 
     assert by_id(shared_records) == by_id(alone_records)
+    # The workers hand their labels over as dictionaries; the file holds plain strings.
+    assert shared.schema.equals(DECISIONS_SCHEMA)
+    assert str(shared.to_pandas()["reason_1_text"].dtype) != "category"
+
+
+def test_a_pool_started_ahead_scores_jobs_in_turn_and_leaves_nothing_behind(
+    portfolio: Path, served: ServedModel, tmp_path: Path
+) -> None:
+    alone, alone_records = _run(portfolio, served, tmp_path / "one")
+    with WorkerPool(2) as pool:
+        for job in ("first", "second"):
+            shared, shared_records = _run(portfolio, served, tmp_path / job, pool=pool)
+            assert shared.equals(alone)
+            assert sorted(r["decision_id"] for r in shared_records) == sorted(
+                r["decision_id"] for r in alone_records
+            )
+        assert len(list(pool.directory.iterdir())) == 2  # one setup per job
+    assert not pool.directory.exists()
 
 
 def test_one_process_per_core_unless_the_input_is_one_chunk(
