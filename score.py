@@ -235,7 +235,7 @@ def usable_cores() -> int:
 def score_locally(args: argparse.Namespace) -> None:
     """The embedded default: stream the file through the scorer, in worker processes
     when the file has more than a chunk and the machine more than a core."""
-    from credit_risk.batch.io import InputError, file_format, open_reader
+    from credit_risk.batch.io import InputError, ParquetReader, file_format, open_reader
     from credit_risk.batch.job import WorkerPool
 
     try:
@@ -247,6 +247,8 @@ def score_locally(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         # Workers start now, in the background, while the model loads (WorkerPool).
         pool = stack.enter_context(WorkerPool(workers)) if workers > 1 else None
+        if pool is not None and isinstance(reader, ParquetReader):
+            reader.share_among(workers)
         score_with(args, reader, pool)
 
 

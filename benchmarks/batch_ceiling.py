@@ -159,9 +159,10 @@ def portfolio(path: Path, rows: int, model: str) -> Path:
 
 
 def peak_memory(command: list[str], env: dict[str, str]) -> tuple[str, float, float, float]:
-    """Run ``command``; its output, wall seconds, and peak RSS in MB of the process alone
-    and of its whole tree (workers and fork server summed, sampled every 20 ms: shared
-    pages count once per process, so the sum overstates)."""
+    """Run ``command``; its output, wall seconds, peak RSS in MB of the process alone, and
+    the peak of its whole tree's proportional set size (workers and fork server summed,
+    each shared page divided among the processes that share it, as RSS summed would
+    not), sampled every 20 ms."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as output:
         process = psutil.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -169,10 +170,10 @@ def peak_memory(command: list[str], env: dict[str, str]) -> tuple[str, float, fl
         while process.poll() is None:
             try:
                 processes = [process, *process.children(recursive=True)]
-                sizes = [p.memory_info().rss for p in processes]
+                alone = max(alone, process.memory_info().rss)
+                tree = max(tree, sum(p.memory_full_info().pss for p in processes))
             except psutil.Error:  # a worker ending between listing and reading
                 continue
-            alone, tree = max(alone, sizes[0]), max(tree, sum(sizes))
             time.sleep(0.02)
         wall = time.perf_counter() - started
         output.seek(0)
@@ -361,7 +362,7 @@ def main() -> None:
             on["rows_per_s"],
             f"--workers {args.score_workers or 'default (one per core)'}; "
             f"wall {on['wall_s']:.1f} s, peak RSS {on['peak_rss_mb']:,.0f} MB "
-            f"({on['peak_rss_tree_mb']:,.0f} MB with its workers), "
+            f"({on['peak_rss_tree_mb']:,.0f} MB PSS with its workers), "
             f"records {on['record_bytes_per_decision']:.0f} "
             f"bytes/decision, {on['records_share']:.1%} of the scoring",
         )
@@ -388,7 +389,7 @@ def main() -> None:
     print(line("pandas + XGBoost pred_contribs (2 threads)", baseline["rows_per_s"]))
     if memory:
         print(
-            "\n| score.py, records on | rows/s | peak RSS | with its workers |"
+            "\n| score.py, records on | rows/s | peak RSS | with its workers (PSS) |"
             "\n|---|---:|---:|---:|"
         )
     for rows, run in memory.items():

@@ -186,6 +186,14 @@ class ParquetReader:
         """Rows read so far."""
         return self._read
 
+    def share_among(self, workers: int) -> None:
+        """Chunks of about ``chunk_rows`` rows, as many for each of ``workers`` processes:
+        the file's 300,000 rows in ten of 30,000, not nine of 32,768 and a tenth of 5,088,
+        which left a worker idle for a chunk's time at the end (docs/batch.md)."""
+        count = max(1, round(self.total / self.chunk_rows))
+        count = -(-count // workers) * workers
+        self.chunk_rows = max(1, -(-self.total // count))
+
     def chunks(self) -> Iterator[InputChunk]:
         """Chunks in file order."""
         for batch in self._file.iter_batches(batch_size=self.chunk_rows):

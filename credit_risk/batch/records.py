@@ -2,7 +2,7 @@
 
 A batch chunk's records are the same records as the JSON lines (``format.py``): the
 same fields, in the same order, with the same values; ``reader.py`` reads both and
-yields the same dicts. Columns cost about 60 bytes a decision on disk against 700 as
+yields the same dicts. Columns cost about 74 bytes a decision on disk against 700 as
 JSON lines, and are built without a dict per decision.
 
 One definition of the fields: ``decision_record``. ``record_table`` asks it for the
@@ -59,7 +59,7 @@ logger = logging.getLogger("credit_risk.records")
 
 COMPRESSION: Final = "lz4"
 """lz4: 74 bytes a decision and 1.4 µs to write, where zstd takes 48 bytes and 2.2 µs
-(docs/batch.md): the records are a batch run's largest cost after the explainer."""
+(docs/records.md): the records are a batch run's largest cost after the explainer."""
 
 _REASON_CODES: Final = pa.array([reason["code"] for reason in FIELD_REASONS], type=pa.string())
 _REASON_FIELDS: Final = pa.array([reason["field"] for reason in FIELD_REASONS], type=pa.string())

@@ -136,3 +136,16 @@ def test_one_process_per_core_unless_the_input_is_one_chunk(
     assert score.workers_for(text, None) == 1  # its size in bytes, under a block
     text.total = CSV_BLOCK_BYTES + 1
     assert score.workers_for(text, None) == 3
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_parquet_file_is_shared_in_as_many_chunks_for_each_worker(
+    portfolio: Path, workers: int
+) -> None:
+    reader = ParquetReader(portfolio, chunk_rows=CHUNK)
+    reader.share_among(workers)
+    sizes = [chunk.table.num_rows for chunk in reader.chunks()]
+    assert sum(sizes) == ROWS
+    assert len(sizes) % workers == 0
+    assert max(sizes) - min(sizes) < len(sizes)  # only the last one shorter, by a little
+    assert abs(sizes[0] - CHUNK) <= CHUNK // 4
