@@ -145,7 +145,7 @@ def record_table(
         return pa.table({})
 
     def constant(value: Any) -> Columns:
-        return lambda: _repeated(value, count)
+        return lambda: repeated(value, count)
 
     known: dict[str, Columns] = {
         "decision_id": lambda: pa.array(decided.decision_id, type=pa.string()),
@@ -196,8 +196,9 @@ def _out_of_training_range(decided: DecisionColumns) -> pa.Array:
     )
 
 
-def _repeated(value: Any, count: int) -> pa.Array:
-    # A value shared by every record of a chunk (its time, model tag, endpoint).
+def repeated(value: Any, count: int) -> pa.Array:
+    """``value`` ``count`` times, a string as a one-word Arrow dictionary: a value shared
+    by every row of a chunk (its time, model tag, endpoint), written without hashing."""
     if isinstance(value, str):
         return pa.DictionaryArray.from_arrays(pa.array(np.zeros(count, np.int32)), [value])
     return pa.repeat(pa.scalar(value), count)

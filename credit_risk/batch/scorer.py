@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from credit_risk.batch.ids import run_decision_ids
+from credit_risk.batch.records import repeated
 from credit_risk.batch.validation import validate_chunk
 from credit_risk.csv_format import (
     DECISION_COLUMN_TYPES,
@@ -204,8 +205,8 @@ def _decisions_batch(
         "default_probability": _spread(pa.array(decided.default_probability), positions),
         "score": _spread(pa.array(decided.score, type=pa.int64()), positions),
         "out_of_training_range": _spread(_joined_ranges(decided), positions),
-        "model_tag": _spread(_repeated(decider.model_tag, decided_count), positions),
-        "policy_version": _spread(_repeated(decider.policy.version, decided_count), positions),
+        "model_tag": _spread(repeated(decider.model_tag, decided_count), positions),
+        "policy_version": _spread(repeated(decider.policy.version, decided_count), positions),
         "decision_id": _spread(pa.array(decided.decision_id, type=pa.string()), positions),
         "error": pa.nulls(count, pa.string())
         if errors is None
@@ -225,10 +226,6 @@ def _decisions_batch(
     return pa.RecordBatch.from_arrays(
         [columns[name] for name in DECISION_COLUMNS], schema=DECISIONS_BATCH_SCHEMA
     )
-
-
-def _repeated(value: str, count: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(count, dtype=np.int32)), [value])
 
 
 def _joined_ranges(decided: DecisionColumns) -> pa.Array:
