@@ -166,6 +166,8 @@ def _worker_for(path: str) -> dict[str, Any]:
             dataclasses.replace(served, nthread=1),
             BatchChallenger(setup.challenger_tag, nthread=1) if setup.challenger_tag else None,
         )
+        if _worker.get("records") is not None:  # the previous job's: done with
+            _worker["records"].close()
         _worker["records"] = (
             open_batch_records(setup.records, columnar=setup.columnar)
             if setup.records is not None
