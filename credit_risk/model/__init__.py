@@ -2,7 +2,8 @@
 
 ``store`` saves and loads the model store entry (the booster, its metadata, the
 compiled explainer, verified at load); ``explainer`` is the compiled TreeSHAP that
-gives every decision its exact reasons; ``xgboost_reasons`` is XGBoost's own
+gives every decision its exact reasons, and ``explainer_file`` keeps its table in the
+store entry; ``xgboost_reasons`` is XGBoost's own
 ``pred_contribs`` path, the reference the explainer is verified against and the
 fallback when it refuses a model; ``metadata`` is the store entry's contract
 (``ModelMetadata``), written by training and read by serving, batch scoring and drift;

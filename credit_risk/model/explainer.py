@@ -35,6 +35,9 @@ import numpy.typing as npt
 
 from credit_risk.model.lean_xgboost import xgb
 
+TABLE_LAYOUT: Final = 1
+"""The version of ``CompiledExplainer``'s arrays: raise it when their meaning changes, so
+that tables stored by earlier code are compiled again (``explainer_file``)."""
 MAX_INTERNAL_NODES: Final = 8
 """A tree's decision bits must fit one byte: at most 256 table rows per tree."""
 

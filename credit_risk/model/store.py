@@ -11,6 +11,7 @@ and fails under ``xgboost-cpu``, which we install (18 MB instead of 700 MB).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Collection, Mapping
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 
 from credit_risk.features import FEATURE_NAMES, encode_columns
 from credit_risk.generator import ApplicationGenerator
-from credit_risk.model import MODEL_NAME, explainer, xgboost_reasons
+from credit_risk.model import MODEL_NAME, explainer, explainer_file, xgboost_reasons
 from credit_risk.model.audit.proofs import scored_fields
 from credit_risk.model.lean_xgboost import xgb
 from credit_risk.model.metadata import ModelMetadata, Reference
@@ -61,6 +62,7 @@ def save_to_store(
     ) as model:
         booster.save_model(Path(model.path) / BOOSTER_FILE)
         _write_card(Path(model.path), str(model.tag), metadata)
+        _write_compiled_explainer(Path(model.path), str(model.tag), metadata.reference)
         # BentoML stages the model in a mkdtemp folder (mode 0700), and that mode
         # travels into bentos and images: AWS Lambda, which runs an image as a user
         # of its own, could then not read the model. Readable by all, like a package.
@@ -75,6 +77,17 @@ def _write_card(folder: Path, tag: str, metadata: ModelMetadata) -> None:
 
     (folder / card.CARD_MARKDOWN).write_text(card.card_markdown(tag, metadata))
     (folder / card.CARD_HTML).write_text(card.card_html(tag, metadata))
+
+
+def _write_compiled_explainer(folder: Path, tag: str, reference: Reference) -> None:
+    # Compiled and verified from the saved file, as loading will read it; a booster the
+    # explainer refuses gets no table (loading then says why and uses XGBoost's path).
+    booster = xgb.Booster(model_file=str(folder / BOOSTER_FILE))
+    booster.feature_names = None
+    compiled = compiled_explainer(tag, booster, reference, nthread=1)
+    if compiled is not None:
+        key = explainer_file.compilation_key(folder / BOOSTER_FILE, FIELD_WEIGHTS)
+        explainer_file.write_explainer(folder / explainer_file.EXPLAINER_FILE, compiled, key)
 
 
 class ProtectedFieldError(IncompatibleModelError):
@@ -148,9 +161,10 @@ def load_from_store(
     that it scores no protected field but those ``allow_scored_protected`` names
     (``check_protected``).
 
-    With ``compile_explainer`` (the default), the booster is also compiled to a
-    lookup table and checked against XGBoost (``compiled_explainer``); without,
-    or when that fails, reasons come from XGBoost's ``pred_contribs``.
+    With ``compile_explainer`` (the default), the booster's lookup table is read from
+    the store entry (compiled at save) or compiled, and checked against XGBoost
+    (``compiled_explainer``); without, or when that fails, reasons come from XGBoost's
+    ``pred_contribs``.
     """
     try:
         metadata = ModelMetadata.model_validate(model.info.metadata)
@@ -187,7 +201,9 @@ def load_from_store(
         nthread=nthread,
         metadata=metadata,
         compiled=(
-            compiled_explainer(str(model.tag), booster, metadata.reference, nthread)
+            compiled_explainer(
+                str(model.tag), booster, metadata.reference, nthread, folder=Path(model.path)
+            )
             if compile_explainer
             else None
         ),
@@ -196,22 +212,40 @@ def load_from_store(
 
 
 def compiled_explainer(
-    tag: str, booster: xgb.Booster, reference: Reference, nthread: int
+    tag: str,
+    booster: xgb.Booster,
+    reference: Reference,
+    nthread: int,
+    *,
+    folder: Path | None = None,
 ) -> explainer.CompiledExplainer | None:
-    """The booster compiled and checked against XGBoost's own answers, or None.
+    """The booster's explainer, checked against XGBoost's own answers, or None.
 
-    None, with one warning saying why, when the booster is of a kind the
-    explainer does not support or when it disagrees with XGBoost on the
-    verification rows: reasons then come from XGBoost, never from a table
-    that might differ.
+    With ``folder`` (the store entry), its table is read from the file written at save
+    (``explainer_file``) when that is there and was compiled from this booster; else,
+    or when the stored table disagrees with XGBoost, the booster is compiled. None,
+    with one warning saying why, when the booster is of a kind the explainer does not
+    support or when it disagrees with XGBoost on the verification rows: reasons then
+    come from XGBoost, never from a table that might differ.
     """
-    started = time.perf_counter()
+    verified = functools.partial(
+        _verified,
+        booster=booster,
+        reference=reference,
+        nthread=nthread,
+        started=time.perf_counter(),
+    )
+    stored = _stored_explainer(tag, folder) if folder is not None else None
+    if stored is not None:
+        try:
+            return verified(tag, stored, origin="read from the store entry")
+        except explainer.ExplainerMismatchError as why:
+            logger.warning(
+                "%s: the stored explainer table is refused (%s); compiling again", tag, why
+            )
     try:
         compiled = explainer.compile_booster(booster, FIELD_WEIGHTS)
-        rows = verification_rows(compiled, reference)
-        agreement = explainer.verify(
-            compiled, rows, xgboost_reasons.explain(booster, rows, nthread)
-        )
+        return verified(tag, compiled, origin="compiled")
     except (explainer.UnsupportedModelError, explainer.ExplainerMismatchError) as why:
         logger.warning(
             "%s: compiled explainer refused (%s); explaining with XGBoost's pred_contribs",
@@ -219,11 +253,39 @@ def compiled_explainer(
             why,
         )
         return None
+
+
+def _stored_explainer(tag: str, folder: Path) -> explainer.CompiledExplainer | None:
+    path = folder / explainer_file.EXPLAINER_FILE
+    if not path.exists():
+        logger.info("%s: no stored explainer table (saved by earlier code): compiling it", tag)
+        return None
+    try:
+        key = explainer_file.compilation_key(folder / BOOSTER_FILE, FIELD_WEIGHTS)
+        return explainer_file.read_explainer(path, key)
+    except (explainer_file.ExplainerFileError, OSError) as why:
+        logger.warning("%s: stored explainer table not used (%s); compiling again", tag, why)
+        return None
+
+
+def _verified(
+    tag: str,
+    compiled: explainer.CompiledExplainer,
+    *,
+    origin: str,
+    booster: xgb.Booster,
+    reference: Reference,
+    nthread: int,
+    started: float,
+) -> explainer.CompiledExplainer:
+    rows = verification_rows(compiled, reference)
+    agreement = explainer.verify(compiled, rows, xgboost_reasons.explain(booster, rows, nthread))
     logger.info(
-        "%s: compiled explainer of %d trees, checked against XGBoost on %d rows (largest "
-        "differences: probability %.1e, contribution %.1e), ready in %.2f s",
+        "%s: compiled explainer of %d trees (%s), checked against XGBoost on %d rows "
+        "(largest differences: probability %.1e, contribution %.1e), ready in %.2f s",
         tag,
         compiled.n_trees,
+        origin,
         agreement.rows,
         agreement.probability,
         agreement.contribution,
