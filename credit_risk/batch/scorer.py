@@ -136,7 +136,7 @@ class BatchScorer:
         gives it the same id; without, they are random.
         """
         checked = validate_chunk(table, from_text=from_text)
-        features = encode_columns(checked.columns)
+        features = encode_columns(checked.columns, label_codes=checked.label_codes)
         scored = (
             self.served.explain(features)
             if len(features)

@@ -10,7 +10,7 @@ field's ``FieldRule`` with numpy. Rows that fail are validated once more by
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -29,7 +29,7 @@ from credit_risk.csv_format import (
 )
 from credit_risk.rules import FIELD_RULES, FieldRule
 from credit_risk.schema import CreditApplication
-from credit_risk.vocabulary import APPLICATION_FIELDS, NUMERIC_FIELDS
+from credit_risk.vocabulary import APPLICATION_FIELDS, CATEGORIES, NUMERIC_FIELDS
 
 NULL: Final = 0
 INTEGER: Final = 1
@@ -40,6 +40,13 @@ or anything else (a string, a boolean, an integer too long to check here)."""
 
 _MAX_INTEGER_DIGITS: Final = 15
 """Longer integers are left to pydantic: below 2**53 every integer is exact as float64."""
+
+_LABEL_OBJECTS: Final = {
+    name: np.array(labels, dtype=object) for name, labels in CATEGORIES.items()
+}
+_LABEL_VALUES: Final = {name: pa.array(labels, pa.string()) for name, labels in CATEGORIES.items()}
+"""Each categorical field's labels, in ``CATEGORIES`` order: as Python strings (the
+valid rows' label columns share them) and as Arrow's (to find the codes)."""
 
 
 class ColumnsError(ValueError):
@@ -154,6 +161,9 @@ class ValidatedChunk:
     """Row index within the chunk -> ``field: message; ...`` (the API's messages)."""
     columns: dict[str, npt.NDArray[Any]]
     """The valid rows only: numeric fields as float64 (NaN for null), labels as str."""
+    label_codes: dict[str, npt.NDArray[np.int32]] = field(default_factory=dict)
+    """The valid rows' labels again, as positions in ``CATEGORIES[field]``, for
+    ``encode_columns(label_codes=...)``."""
 
 
 def validate_chunk(table: pa.Table | pa.RecordBatch, *, from_text: bool) -> ValidatedChunk:
@@ -186,12 +196,23 @@ def validate_chunk(table: pa.Table | pa.RecordBatch, *, from_text: bool) -> Vali
                 f"the batch rules refused row {row}, which the API accepts: {application}"
             )
     columns: dict[str, npt.NDArray[Any]] = {}
+    label_codes: dict[str, npt.NDArray[np.int32]] = {}
     for name in APPLICATION_FIELDS:
         if name in NUMERIC_FIELDS:
             columns[name] = cells[name].numbers[valid]
         else:
             labels = cells[name].labels if cells[name].labels is not None else cells[name].source
-            columns[name] = np.asarray(
-                labels.filter(pa.array(valid)).to_numpy(zero_copy_only=False)
-            )
-    return ValidatedChunk(valid=valid, errors=errors, columns=columns)
+            label_codes[name] = _codes(name, labels.filter(pa.array(valid)))
+            # The vocabulary's own strings, shared: no new str per cell (0.24 µs a row).
+            columns[name] = _LABEL_OBJECTS[name][label_codes[name]]
+    return ValidatedChunk(valid=valid, errors=errors, columns=columns, label_codes=label_codes)
+
+
+def _codes(name: str, labels: pa.Array) -> npt.NDArray[np.int32]:
+    """Accepted labels as their positions in ``CATEGORIES[name]``."""
+    if not len(labels):  # also a column of another type, whose every row was refused
+        return np.zeros(0, dtype=np.int32)
+    codes = pc.index_in(labels, value_set=_LABEL_VALUES[name])
+    if codes.null_count:  # the rules accepted a label the encoding does not know
+        raise AssertionError(f"{name}: accepted labels outside CATEGORIES[{name!r}]")
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int32)

@@ -41,6 +41,20 @@ def test_single_and_batch_encodings_are_identical(course_frame: pd.DataFrame) ->
     np.testing.assert_array_equal(batch, encode_columns(course_frame))
 
 
+def test_labels_given_as_codes_encode_as_the_labels_do(course_frame: pd.DataFrame) -> None:
+    codes = {
+        field: np.asarray([labels.index(label) for label in course_frame[field]], dtype=np.int32)
+        for field, labels in CATEGORIES.items()
+    }
+    np.testing.assert_array_equal(
+        encode_columns(course_frame, label_codes=codes), encode_columns(course_frame)
+    )
+    for bad in (-1, len(CATEGORIES["home"])):
+        spoilt = {**codes, "home": np.where(np.arange(len(course_frame)) == 7, bad, codes["home"])}
+        with pytest.raises(ValueError, match="home: a code outside"):
+            encode_columns(course_frame, label_codes=spoilt)
+
+
 def test_course_example_vector() -> None:
     vector = dict(
         zip(FEATURE_NAMES, encode_application(CreditApplication(**COURSE_EXAMPLE)), strict=True)
