@@ -29,6 +29,8 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from credit_risk.batch.fork_server import start_fork_server
+
 if TYPE_CHECKING:
     # Imported where used: `--help` and argument errors need no bentoml, xgboost or Spark.
     from credit_risk.batch.io import CsvReader, ParquetReader
@@ -369,6 +371,11 @@ def name_models(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Score the input into the output; returns the exit code."""
     args = parse_args(argv)
+    if not args.spark and args.workers != 1 and usable_cores() > 1:
+        # Before this process imports anything heavy: the workers' fork server then
+        # imports on the other core meanwhile (credit_risk/batch/fork_server.py). Unused
+        # if the input turns out to be a single chunk, and gone at exit.
+        start_fork_server()
     logging.basicConfig(
         level=logging.INFO,
         format="%(message)s",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import itertools
-import multiprocessing
 import pickle
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from credit_risk.batch.fork_server import worker_context
 from credit_risk.batch.io import ApplicationReader, DecisionWriter, InputChunk
 from credit_risk.batch.records import BatchRecords, open_batch_records, write_chunk_records
 from credit_risk.batch.scorer import BatchScorer, ScoredChunk
@@ -186,25 +186,6 @@ def _score_in_worker(
     return score_chunk(
         worker["scorer"], chunk, endpoint=endpoint, records=worker["records"], run_id=run_id
     )
-
-
-WORKER_MODULES: Final = ["credit_risk.batch.job", "__main__"]
-"""What the fork server imports once, for every worker it forks: pyarrow, numpy,
-XGBoost, the scorer (a spawned worker imported them itself, 2.6 s each), and the main
-module (``score.py``), which a worker otherwise imports again as it starts."""
-
-
-def worker_context() -> multiprocessing.context.ForkServerContext:
-    """Where workers come from: a fork server, a fresh single-threaded process that has
-    imported ``WORKER_MODULES`` and forks each worker from itself.
-
-    Not a plain fork of this process, which runs threads (the progress display's,
-    pyarrow's pools) whose locks a child could inherit held; not spawn, whose workers
-    each import everything again, longer than a 300,000-row job takes on two cores.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_MODULES)
-    return context
 
 
 def _worker_started() -> None:

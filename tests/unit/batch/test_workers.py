@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import psutil
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
 import score
+from credit_risk.batch.fork_server import start_fork_server
 from credit_risk.batch.io import (
     CHUNK_ROWS,
     CSV_BLOCK_BYTES,
@@ -116,6 +118,22 @@ def test_a_pool_started_ahead_scores_jobs_in_turn_and_leaves_nothing_behind(
             )
         assert len(list(pool.directory.iterdir())) == 2  # one setup per job
     assert not pool.directory.exists()
+
+
+def test_workers_come_from_the_fork_server_started_early(
+    portfolio: Path, served: ServedModel, tmp_path: Path
+) -> None:
+    # score.py starts the server before its own imports; the pool made later forks from it.
+    start_fork_server().join(timeout=120)
+    (server,) = [
+        child for child in psutil.Process().children() if "forkserver" in " ".join(child.cmdline())
+    ]
+    with WorkerPool(2) as pool:
+        _run(portfolio, served, tmp_path / "job", pool=pool)
+        # The executor's own table of its processes: no public API lists them.
+        workers = [psutil.Process(pid) for pid in pool._executor._processes]
+        assert len(workers) == 2
+        assert {worker.ppid() for worker in workers} == {server.pid}
 
 
 def test_one_process_per_core_unless_the_input_is_one_chunk(
