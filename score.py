@@ -368,13 +368,31 @@ def name_models(args: argparse.Namespace) -> None:
         args.challenger = args.challenger or release.challenger
 
 
+EARLY_WORKERS_BYTES: Final = 1 << 20
+"""Inputs from this size up start the workers' fork server before anything else: about
+a chunk of Parquet (~34 bytes a row) or half a CSV block. A smaller file is most likely
+one chunk, which this process scores alone (``workers_for``); a server started for
+nothing only spends the other core for its imports, and ends with this process."""
+
+
+def may_need_workers(args: argparse.Namespace) -> bool:
+    """Whether the job may score in worker processes, judged before anything is imported
+    or read: not on Spark, not with ``--workers 1``, not on one core, not for a small
+    file (``EARLY_WORKERS_BYTES``)."""
+    if args.spark or args.workers == 1 or usable_cores() < 2:
+        return False
+    try:
+        return args.input.stat().st_size >= EARLY_WORKERS_BYTES
+    except OSError:  # reported as the input's problem once the file is opened
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score the input into the output; returns the exit code."""
     args = parse_args(argv)
-    if not args.spark and args.workers != 1 and usable_cores() > 1:
+    if may_need_workers(args):
         # Before this process imports anything heavy: the workers' fork server then
-        # imports on the other core meanwhile (credit_risk/batch/fork_server.py). Unused
-        # if the input turns out to be a single chunk, and gone at exit.
+        # imports on the other core meanwhile (credit_risk/batch/fork_server.py).
         start_fork_server()
     logging.basicConfig(
         level=logging.INFO,

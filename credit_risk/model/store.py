@@ -239,7 +239,8 @@ def compiled_explainer(
     if stored is not None:
         try:
             return verified(tag, stored, origin="read from the store entry")
-        except explainer.ExplainerMismatchError as why:
+        # A mismatch, or arrays that do not fit together (of a file written by hand).
+        except (explainer.ExplainerMismatchError, ValueError, IndexError) as why:
             logger.warning(
                 "%s: the stored explainer table is refused (%s); compiling again", tag, why
             )

@@ -156,6 +156,27 @@ def test_one_process_per_core_unless_the_input_is_one_chunk(
     assert score.workers_for(text, None) == 3
 
 
+def test_the_fork_server_starts_first_only_for_a_job_that_may_need_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    large, small = tmp_path / "large.parquet", tmp_path / "small.parquet"
+    large.write_bytes(b"x" * score.EARLY_WORKERS_BYTES)
+    small.write_bytes(b"x" * (score.EARLY_WORKERS_BYTES - 1))
+
+    def may(*argv: object) -> bool:
+        return score.may_need_workers(score.parse_args([*map(str, argv), "-o", "out.parquet"]))
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert may(large)
+    assert may(large, "--workers", 3)
+    assert not may(large, "--workers", 1)
+    assert not may(large, "--spark")
+    assert not may(small)
+    assert not may(tmp_path / "missing.parquet")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert not may(large)
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_a_parquet_file_is_shared_in_as_many_chunks_for_each_worker(
     portfolio: Path, workers: int

@@ -80,18 +80,26 @@ def test_a_table_of_another_booster_is_not_read(
     assert_same_table(compiled, served.compiled)
 
 
+@pytest.mark.parametrize("spoilt", ["values", "rows"])
 def test_a_stored_table_that_disagrees_with_xgboost_is_compiled_again(
-    served: ServedModel, entry: Path, caplog: pytest.LogCaptureFixture
+    served: ServedModel, entry: Path, caplog: pytest.LogCaptureFixture, spoilt: str
 ) -> None:
     # Spoilt under the right key (as a bug of an earlier compiler would leave it).
     assert served.compiled is not None
     table = served.compiled.table.copy()
-    table[:, 3] += 1e-3
-    spoilt = dataclasses.replace(served.compiled, table=table)
+    if spoilt == "values":
+        table[:, 3] += 1e-3
+    else:
+        table = table[:100]  # rows the trees' patterns point past
     key = explainer_file.compilation_key(entry / BOOSTER_FILE, FIELD_WEIGHTS)
-    explainer_file.write_explainer(entry / explainer_file.EXPLAINER_FILE, spoilt, key)
+    explainer_file.write_explainer(
+        entry / explainer_file.EXPLAINER_FILE,
+        dataclasses.replace(served.compiled, table=table),
+        key,
+    )
     compiled, messages = load_messages(served, entry, caplog)
-    assert any("stored explainer table is refused" in m and "differ" in m for m in messages)
+    expected = "differ" if spoilt == "values" else "out of bounds"
+    assert any("stored explainer table is refused" in m and expected in m for m in messages)
     assert any("(compiled)" in m for m in messages)
     assert_same_table(compiled, served.compiled)
 
