@@ -10,6 +10,7 @@ whole, and none of this belongs in the image.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -32,6 +33,10 @@ READY_TIMEOUT_S: Final = 90
 READY_POLL_S: Final = 0.05
 _DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """Probes go straight to the server: a proxy set in the environment is not in the way."""
+
+
+PORT_ATTEMPTS: Final = 3
+"""Ports ``start_server`` tries when another process takes the one it picked."""
 
 
 def free_port() -> int:
@@ -69,6 +74,11 @@ def wait_ready(
                     return time.monotonic() - started
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass  # not listening yet, or 503 while it loads (HTTPError is a URLError)
+        except http.client.HTTPException:
+            # Not HTTP: another process held the port between free_port() and the
+            # server's bind (seen once in CI, "BadStatusLine: \xff..."). If it keeps it,
+            # the server exits (address in use) and start_server tries another port.
+            pass
         time.sleep(READY_POLL_S)
     raise TimeoutError(f"{url}{path} not 200 after {timeout} s{_log_tail(log_path)}")
 
@@ -217,24 +227,31 @@ def start_server(
     to ``tmp_root/server-<topology>-<port>.log``; ``extra_env`` is added to this
     process's environment.
     """
-    port = free_port()
-    name = f"{topology}-{port}"
-    monitoring_dir = tmp_root / "monitoring" / name
-    env = {
-        **os.environ,
-        "CREDIT_RISK_TOPOLOGY": topology,
-        "CREDIT_RISK_MONITORING_DIR": str(monitoring_dir),
-        **(extra_env or {}),
-    }
-    return launch(
-        bentoml_serve(serve_target, port),
-        port=port,
-        log_path=tmp_root / f"server-{name}.log",
-        env=env,
-        topology=topology,
-        monitoring_dir=monitoring_dir,
-        valve=valve,
-    )
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        name = f"{topology}-{port}"
+        monitoring_dir = tmp_root / "monitoring" / name
+        env = {
+            **os.environ,
+            "CREDIT_RISK_TOPOLOGY": topology,
+            "CREDIT_RISK_MONITORING_DIR": str(monitoring_dir),
+            **(extra_env or {}),
+        }
+        try:
+            return launch(
+                bentoml_serve(serve_target, port),
+                port=port,
+                log_path=tmp_root / f"server-{name}.log",
+                env=env,
+                topology=topology,
+                monitoring_dir=monitoring_dir,
+                valve=valve,
+            )
+        except RuntimeError as exited:
+            # Only a port taken between free_port() and the bind is worth another try.
+            if "address already in use" not in str(exited).lower() or attempt == PORT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def raw_classify_request() -> bytes:
